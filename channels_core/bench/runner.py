@@ -292,7 +292,7 @@ def run_target(
         "kind": target.kind,
         "engine": target.engine,
         "options": {
-            key: redact(value) if isinstance(value, str) and "://" in value else value
+            key: redact(value) if isinstance(value, str) else value
             for key, value in target.options.items()
             if key != "token"
         },

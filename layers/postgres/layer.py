@@ -26,7 +26,7 @@ from channels_core.names import inbox_name
 from channels_core.retry import unavailable
 from channels_core.session_store import SessionStore
 from channels_core.statistics import Statistics
-from channels_core.urls import parse_bool, redact
+from channels_core.urls import parse_bool, redact, scrub
 
 from .connections import AsyncConnectionPools, ConnectionPool
 from .listener import AsyncWaiter, Listener, Waiter
@@ -189,7 +189,7 @@ class PostgresChannelLayer(BaseChannelLayer):
             params = conninfo_to_dict(url)
         except psycopg.ProgrammingError as error:
             raise ImproperlyConfigured(
-                f"invalid PostgreSQL connection string {redact(url)!r}: {error}"
+                f"invalid PostgreSQL connection string {redact(url)!r}: {scrub(str(error), url)}"
             ) from None
         params.setdefault("connect_timeout", max(2, math.ceil(self.connect_timeout)))
         params.setdefault("application_name", "channels-core")
