@@ -16,6 +16,7 @@ from .exceptions import (
     LayerClosed,
     LayerUnavailable,
     MalformedMessage,
+    MessageTooDeep,
     MessageTooLarge,
     MessageValueOutOfRange,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "LayerUnavailable",
     "MalformedMessage",
     "Message",
+    "MessageTooDeep",
     "MessageTooLarge",
     "MessageValueOutOfRange",
     "channel_layers",

@@ -16,11 +16,20 @@ from typing import Any
 
 import msgpack
 
-from .exceptions import InvalidMessage, MalformedMessage, MessageTooLarge, MessageValueOutOfRange
+from .exceptions import (
+    InvalidMessage,
+    MalformedMessage,
+    MessageTooDeep,
+    MessageTooLarge,
+    MessageValueOutOfRange,
+)
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 DEFAULT_MESSAGE_SIZE_LIMIT = 1024 * 1024
+#: Deepest nesting of dicts and lists a message may have (a container that holds itself
+#: is reported as too deep): far beyond any real message, far below Python's recursion limit.
+MAX_DEPTH = 100
 
 _SCALAR_TYPES = frozenset({str, bytes, float, bool, type(None)})
 
@@ -33,7 +42,7 @@ class _BadValue(Exception):
         self.error = error
 
 
-def _check(value: Any) -> None:
+def _check(value: Any, depth: int) -> None:
     kind = type(value)
     if kind in _SCALAR_TYPES:
         return
@@ -43,13 +52,20 @@ def _check(value: Any) -> None:
                 [], MessageValueOutOfRange(f"{value} is outside the signed 64-bit range")
             )
         return
+    if depth >= MAX_DEPTH:
+        raise _BadValue(
+            [],
+            MessageTooDeep(
+                f"nested more than {MAX_DEPTH} levels deep (or a container that holds itself)"
+            ),
+        )
     if kind is dict:
-        _check_dict(value)
+        _check_dict(value, depth + 1)
         return
     if kind is list or kind is tuple:
         for index, item in enumerate(value):
             try:
-                _check(item)
+                _check(item, depth + 1)
             except _BadValue as bad:
                 bad.path.append(f"[{index}]")
                 raise
@@ -58,24 +74,31 @@ def _check(value: Any) -> None:
     if isinstance(value, (str, bytes, float)):
         return
     if isinstance(value, int):
-        _check(int(value))
+        _check(int(value), depth)
         return
     if isinstance(value, dict):
-        _check_dict(value)
+        _check_dict(value, depth + 1)
         return
     if isinstance(value, (list, tuple)):
-        _check(list(value))
+        _check(list(value), depth)
         return
     raise _BadValue(
         [],
         InvalidMessage(
-            f"a value of type {kind.__name__} ({value!r:.60}) cannot be sent: allowed are dict, "
-            "list, tuple, str, bytes, int, float, bool and None"
+            f"a value of type {kind.__name__} ({_preview(value)}) cannot be sent: allowed are "
+            "dict, list, tuple, str, bytes, int, float, bool and None"
         ),
     )
 
 
-def _check_dict(value: dict[Any, Any]) -> None:
+def _preview(value: Any) -> str:
+    try:
+        return f"{value!r:.60}"
+    except RecursionError:  # a container that holds itself, deeply
+        return type(value).__name__
+
+
+def _check_dict(value: dict[Any, Any], depth: int = 0) -> None:
     for key, item in value.items():
         if type(key) is not str and not isinstance(key, str):
             raise _BadValue(
@@ -85,10 +108,18 @@ def _check_dict(value: dict[Any, Any]) -> None:
         if type(item) in _SCALAR_TYPES:  # the common case, without a call
             continue
         try:
-            _check(item)
+            _check(item, depth)
         except _BadValue as bad:
             bad.path.append(f"[{key!r}]")
             raise
+
+
+def _path(parts: list[str]) -> str:
+    """``message[...]...`` from the reversed key path (elided in the middle if very long)."""
+    parts = list(reversed(parts))
+    if len(parts) > 12:
+        parts = [*parts[:6], f"...({len(parts) - 12} more)...", *parts[-6:]]
+    return "message" + "".join(parts)
 
 
 def validate(message: Any) -> None:
@@ -98,7 +129,7 @@ def validate(message: Any) -> None:
     try:
         _check_dict(message)
     except _BadValue as bad:
-        path = "message" + "".join(reversed(bad.path))
+        path = _path(bad.path)
         error = bad.error
         raise type(error)(f"{path}: {error}") from None
 
@@ -128,15 +159,31 @@ def encode(message: Any, size_limit: int = DEFAULT_MESSAGE_SIZE_LIMIT) -> bytes:
     return payload
 
 
+def _refuse_ext(code: int, data: bytes) -> Any:
+    raise ValueError(f"msgpack extension type {code} is not part of a channel message")
+
+
 def decode(payload: bytes) -> dict[str, Any]:
     """Return the message a payload from :func:`encode` holds (a new dict every call);
-    :class:`MalformedMessage` if the bytes are not one."""
+    :class:`MalformedMessage` if the bytes are not one.
+
+    Only what :func:`encode` can produce gets through: a dict with ``str`` keys of the
+    message types. msgpack extension types, timestamps, ``bytes`` keys, integers outside the
+    signed 64-bit range and nesting deeper than :data:`MAX_DEPTH` are refused, so a consumer
+    never meets a value no sender could have sent.
+    """
     try:
-        message = msgpack.unpackb(payload, raw=False, use_list=True)
+        message = msgpack.unpackb(payload, raw=False, use_list=True, ext_hook=_refuse_ext)
     except Exception as error:
         raise MalformedMessage(
             f"{len(payload)} bytes that are not a msgpack message ({type(error).__name__}: {error})"
         ) from None
     if type(message) is not dict:
         raise MalformedMessage(f"a msgpack {type(message).__name__}, not a message dict")
+    try:
+        _check_dict(message)
+    except _BadValue as bad:
+        raise MalformedMessage(
+            f"a msgpack map no sender could have written: {_path(bad.path)}: {bad.error}"
+        ) from None
     return message

@@ -37,6 +37,11 @@ class MessageValueOutOfRange(ChannelLayerError, ValueError):
     """A message holds an integer outside the signed 64-bit range; names the key path."""
 
 
+class MessageTooDeep(ChannelLayerError, ValueError):
+    """A message nests dicts/lists deeper than the layers accept (or holds itself); names the
+    key path where the limit was reached. Nothing was sent."""
+
+
 class ImproperlyConfigured(ChannelLayerError, ValueError):
     """Settings or layer options are wrong; the message names the alias and/or the key."""
 
@@ -63,6 +68,7 @@ __all__ = [
     "LayerClosed",
     "LayerUnavailable",
     "MalformedMessage",
+    "MessageTooDeep",
     "MessageTooLarge",
     "MessageValueOutOfRange",
 ]
