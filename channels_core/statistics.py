@@ -7,6 +7,9 @@
 * ``messages_max_age``: age in seconds of the oldest pending message (0 when none);
 * ``channel_full_count``: sends refused with ``ChannelFull``, plus group members skipped because
   full, plus messages a receive buffer had to drop;
+* ``messages_malformed_count``: stored entries that were not messages of this layer
+  (written by something else under its prefix, or corrupt), dropped when met, where a layer
+  counts them;
 * ``messages_count_per_second`` and ``channel_full_count_per_second``: averages over the last
   minute, where a layer can count them cheaply.
 """
@@ -27,6 +30,7 @@ class _Required(TypedDict):
 class Statistics(_Required, total=False):
     messages_count_per_second: float
     channel_full_count_per_second: float
+    messages_malformed_count: int
 
 
 STATISTICS_KEYS = ("messages_count", "messages_pending", "messages_max_age", "channel_full_count")

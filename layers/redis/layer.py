@@ -7,7 +7,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from channels_core.exceptions import ChannelFull, ImproperlyConfigured, LayerUnavailable
+from channels_core.exceptions import (
+    ChannelFull,
+    ImproperlyConfigured,
+    LayerUnavailable,
+    MalformedMessage,
+)
 from channels_core.inbox import ProcessInbox
 from channels_core.layer import BaseChannelLayer, RawReceived
 from channels_core.session_store import SessionStore
@@ -51,18 +56,28 @@ def _glob_escape(text: str) -> str:
     return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
 
 
-def _parse(envelope: bytes) -> tuple[int, str | None, bytes]:
-    """(deadline ms, full name or None, payload) of a stored envelope."""
+def _parse(envelope: bytes, queue: str) -> tuple[int, str | None, bytes]:
+    """(deadline ms, full name or None, payload) of an envelope stored on ``queue``;
+    :class:`MalformedMessage` if it is not one this layer wrote there (an inbox's entries
+    name a channel of that inbox, a plain queue's entries name none)."""
     try:
         first = envelope.index(b":")
         second = envelope.index(b":", first + 1)
         name = envelope[first + 1 : second].decode("ascii") if second > first + 1 else None
-        return int(envelope[:first]), name, envelope[second + 1 :]
+        deadline = int(envelope[:first])
     except (ValueError, UnicodeDecodeError):
-        raise ValueError(
-            f"a value stored under this layer's prefix is not one of its messages "
-            f"({envelope[:40]!r}...): was the key written by something else?"
-        ) from None
+        name, deadline = "", -1
+    inbox = queue[-1] == "!"
+    if deadline < 0 or (
+        (name is None or not name.startswith(queue) or len(name) == len(queue))
+        if inbox
+        else name is not None
+    ):
+        raise MalformedMessage(
+            f"queue {queue!r} held an entry that is not one of its messages "
+            f"({envelope[:40]!r}...): written by something else? It was dropped"
+        )
+    return deadline, name, envelope[second + 1 :]
 
 
 class RedisChannelLayer(BaseChannelLayer):
@@ -134,6 +149,8 @@ class RedisChannelLayer(BaseChannelLayer):
         self._offset_expiry = self.expiry  # offset + expiry: a new message's deadline - now
         self._offset_due = 0.0  # when to measure the server's clock again
         self._queue_keys: dict[str, bytes] = {}
+        # malformed entries this object took off its queues (the scripts count those they drop)
+        self._malformed = 0
 
     # -- routing --------------------------------------------------------------------------------
 
@@ -235,18 +252,32 @@ class RedisChannelLayer(BaseChannelLayer):
         if reply.__class__ is bytes:  # "<index>:<envelope>" from a plain queue
             colon = reply.index(b":")
             queue = queues[int(reply[:colon]) - 1]
-            _, _, payload = _parse(reply[colon + 1 :])
+            _, _, payload = self._unpack(reply[colon + 1 :], queue)
             return self._opened(queue, payload)
         if not reply:
             self._mark_drained(queues, None)
             return None
         queue = queues[reply[0] - 1]
+        bad = reply[4]
         if reply[2]:
             self._mark_drained(queues[: reply[0]], queue)
-            self._buffer(queue, reply[2], reply[3])
+            bad += self._buffer(queue, reply[2], reply[3])
         else:
             self._mark_drained(queues[: reply[0]], None)
+        if bad:
+            raise MalformedMessage(
+                f"inbox {queue!r} held {bad} entries that are not this layer's messages: "
+                "dropped; its other messages are kept for the next receive"
+            )
         return self._take_local([queue], False)
+
+    def _unpack(self, envelope: bytes, queue: str) -> tuple[int, str | None, bytes]:
+        """:func:`_parse`, counting what is malformed (it was taken off the queue)."""
+        try:
+            return _parse(envelope, queue)
+        except MalformedMessage:
+            self._malformed += 1
+            raise
 
     def _mark_drained(self, queues: list[str], fruitful: str | None) -> None:
         """Note the inboxes among ``queues`` just drained (``fruitful`` brought messages)."""
@@ -262,24 +293,35 @@ class RedisChannelLayer(BaseChannelLayer):
                     drained.clear()
                 drained[queue] = (now + interval, interval)
 
-    def _buffer(self, queue: str, lengths: bytes, blob: bytes) -> None:
-        """Put the envelopes of a drained inbox into the local buffers."""
+    def _buffer(self, queue: str, lengths: bytes, blob: bytes) -> int:
+        """Put the envelopes of a drained inbox into the local buffers; returns how many were
+        not this layer's envelopes for that inbox (dropped and counted)."""
         offset = self._offset
         items = []
         position = 0
         index = blob.index
+        bad = 0
         for length in lengths.split(b","):
             stop = position + int(length)
-            first = index(b":", position)
-            second = index(b":", first + 1)
-            name = blob[first + 1 : second].decode("ascii") if second > first + 1 else queue
-            items.append((name, blob[second + 1 : stop], int(blob[position:first]) / 1000 - offset))
+            try:
+                first = index(b":", position, stop)
+                second = index(b":", first + 1, stop)
+                name = blob[first + 1 : second].decode("ascii")
+                deadline = int(blob[position:first])
+                if not name.startswith(queue) or len(name) == len(queue):
+                    raise ValueError(name)
+            except (ValueError, UnicodeDecodeError):
+                bad += 1
+            else:
+                items.append((name, blob[second + 1 : stop], deadline / 1000 - offset))
             position = stop
         self._inbox.put_many(items)
+        self._malformed += bad
+        return bad
 
     def _handle_pop(self, queue: str, envelope: bytes) -> tuple[RawReceived, str | None]:
         """The result of a BLPOP'd envelope, or (None, channel to evict) if it expired."""
-        deadline, name, payload = _parse(envelope)
+        deadline, name, payload = self._unpack(envelope, queue)
         if deadline / 1000 <= time.time() + self._offset:
             return None, name or queue
         if queue[-1] != "!":
@@ -517,10 +559,12 @@ class RedisChannelLayer(BaseChannelLayer):
         pending = self._inbox.pending()
         max_age = 0.0
         count = full = 0
+        malformed = self._malformed
         sent_rate = full_rate = 0.0
         for shard in self._shards:
             reply = shard.run("global_stats", (self._ns_bytes,))
-            shard_pending, oldest, shard_count, shard_full, sent, refused, window, now = reply
+            shard_pending, oldest, shard_count, shard_full, sent, refused, window, now = reply[:8]
+            malformed += reply[8]
             pending += shard_pending
             if oldest:
                 max_age = max(max_age, (now - (oldest - self._expiry_ms)) / 1000)
@@ -536,6 +580,7 @@ class RedisChannelLayer(BaseChannelLayer):
             "channel_full_count": full + self._inbox.dropped,
             "messages_count_per_second": sent_rate,
             "channel_full_count_per_second": full_rate,
+            "messages_malformed_count": malformed,
         }
 
     def _channel_statistics(self, channel: str) -> Statistics:

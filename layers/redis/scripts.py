@@ -35,6 +35,7 @@ from __future__ import annotations
 _LIB = r"""
 local ns = ARGV[1]
 local DAY = 86400000
+local SWEEP = 1000  -- most due queues one script expires (bounded work per call)
 local L = nil
 local function now_ms()
   local t = redis.call('TIME')
@@ -43,15 +44,22 @@ end
 local function lib()
   if L then return L end
   L = {}
+  -- the deadline of an envelope, or nil if it is not one of this layer's envelopes
   function L.deadline_of(env)
-    local i = string.find(env, ':', 1, true)
-    return tonumber(string.sub(env, 1, i - 1))
+    local d = string.match(env, '^(%d+):')
+    if d then return tonumber(d) end
+    return nil
   end
   function L.channel_of(env, queue)
     local i = string.find(env, ':', 1, true)
+    if not i then return queue end
     local j = string.find(env, ':', i + 1, true)
-    if j == i + 1 then return queue end
+    if not j or j == i + 1 then return queue end
     return string.sub(env, i + 1, j - 1)
+  end
+  -- count entries dropped because they are not this layer's envelopes
+  function L.malformed(n)
+    if n > 0 then redis.call('HINCRBY', ns .. 'st', 'bad', n) end
   end
   -- remove a channel from every group it belongs to (a message of it expired unread)
   function L.evict(channel)
@@ -71,34 +79,56 @@ local function lib()
     if c[2] then redis.call('HINCRBY', skey, 'full', c[2]) end
     if c[1] or c[2] then redis.call('HDEL', skey, 'c:' .. queue, 'f:' .. queue) end
   end
-  -- drop the expired messages at the head of a queue, evicting their channels; fix its index
-  function L.expire_head(queue, now)
+  -- drop the expired messages at the head of a queue, evicting their channels, and entries
+  -- that are not envelopes (counted); fix its index. At most ``budget`` pops (then the queue
+  -- stays due for the next sweep). Returns how many entries it popped.
+  function L.expire_head(queue, now, budget)
     local qkey = ns .. 'q:' .. queue
     local seen = {}
+    local popped, bad = 0, 0
     while true do
       local head = redis.call('LINDEX', qkey, 0)
       if not head then
         redis.call('ZREM', ns .. 'x', queue)
         L.retire(queue)
-        return
+        break
       end
       local d = L.deadline_of(head)
-      if d > now then
+      if d and d > now then
         redis.call('ZADD', ns .. 'x', d, queue)
-        return
+        break
       end
+      if budget and popped >= budget then break end
       redis.call('LPOP', qkey)
-      local ch = L.channel_of(head, queue)
-      if not seen[ch] then
-        seen[ch] = true
-        L.evict(ch)
+      popped = popped + 1
+      if d then
+        local ch = L.channel_of(head, queue)
+        if not seen[ch] then
+          seen[ch] = true
+          L.evict(ch)
+        end
+      else
+        bad = bad + 1
       end
     end
+    L.malformed(bad)
+    return popped
   end
+  -- expire the heads of due queues: at most ``limit`` queues and ``limit * 10`` entries
   function L.sweep(now, limit)
     local xkey = ns .. 'x'
     local due = redis.call('ZRANGEBYSCORE', xkey, '-inf', now, 'LIMIT', 0, limit)
-    for _, queue in ipairs(due) do L.expire_head(queue, now) end
+    local budget = limit * 10
+    for _, queue in ipairs(due) do
+      if budget <= 0 then break end
+      local kind = redis.call('TYPE', ns .. 'q:' .. queue)['ok']
+      if kind == 'list' or kind == 'none' then
+        budget = budget - L.expire_head(queue, now, budget)
+      else  -- not a queue of this layer: leave the key alone, forget it in the index
+        redis.call('ZREM', xkey, queue)
+        L.malformed(1)
+      end
+    end
     return #due
   end
   -- periodic upkeep (each client asks for it at most every 100 ms)
@@ -134,7 +164,7 @@ local qkey = ns .. 'q:' .. queue
 local len = redis.call('RPUSH', qkey, envelope)
 if len > cap then
   redis.call('RPOP', qkey)
-  lib().expire_head(queue, now_ms())
+  lib().expire_head(queue, now_ms(), cap + 1)
   if redis.call('LLEN', qkey) >= cap then
     redis.call('HINCRBY', ns .. 'st', 'f:' .. queue, 1)
     return 0
@@ -143,8 +173,7 @@ if len > cap then
 end
 redis.call('PEXPIRE', qkey, tonumber(expiry) * 2 + 10000)
 if len == 1 then
-  local colon = string.find(envelope, ':', 1, true)
-  redis.call('ZADD', ns .. 'x', 'NX', string.sub(envelope, 1, colon - 1), queue)
+  redis.call('ZADD', ns .. 'x', 'NX', string.match(envelope, '^(%d+):'), queue)
 end
 redis.call('HINCRBY', ns .. 'st', 'c:' .. queue, 1)
 if upkeep ~= '0' then lib().housekeeping(now_ms(), tonumber(upkeep)) end
@@ -173,21 +202,24 @@ for i = 3, #ARGV do
   local qkey = ns .. 'q:' .. queue
   if string.sub(queue, -1) == '!' then
     local envs, lengths = {}, {}
-    local taken, bytes, seen, checking = 0, 0, {}, true
+    local taken, bytes, seen, checking, bad = 0, 0, {}, true, 0
     while taken < drain and bytes < budget do
       local chunk = redis.call('LRANGE', qkey, taken, taken + 255)
       for _, env in ipairs(chunk) do
         taken = taken + 1
         bytes = bytes + #env
         local live = true
+        local d = nil
         if checking then  -- expired messages are at the head: check until a live one
-          local colon = string.find(env, ':', 1, true)
-          live = tonumber(string.sub(env, 1, colon - 1)) > now
+          d = lib().deadline_of(env)
+          live = d ~= nil and d > now
           checking = not live
         end
         if live then
           envs[#envs + 1] = env
           lengths[#lengths + 1] = #env
+        elseif d == nil then
+          bad = bad + 1
         else
           local ch = lib().channel_of(env, queue)
           if not seen[ch] then
@@ -200,15 +232,17 @@ for i = 3, #ARGV do
       if #chunk < 256 then break end
     end
     if taken > 0 then redis.call('LTRIM', qkey, taken, -1) end
-    if #envs > 0 or buffered then
-      return {i - 2, now, table.concat(lengths, ','), table.concat(envs)}
+    lib().malformed(bad)
+    if #envs > 0 or buffered or bad > 0 then
+      return {i - 2, now, table.concat(lengths, ','), table.concat(envs), bad}
     end
   else
     while true do
       local env = redis.call('LPOP', qkey)
       if not env then break end
-      local colon = string.find(env, ':', 1, true)
-      if tonumber(string.sub(env, 1, colon - 1)) > now then return (i - 2) .. ':' .. env end
+      local d = lib().deadline_of(env)
+      -- a malformed entry goes to the client, which counts it and reports it
+      if d == nil or d > now then return (i - 2) .. ':' .. env end
       lib().evict(lib().channel_of(env, queue))
     end
   end
@@ -260,7 +294,7 @@ GROUP_CHANNELS = (
     _LIB
     + r"""
 local now = now_ms()
-lib().housekeeping(now, 100000)
+lib().housekeeping(now, SWEEP)
 lib().lapse(ARGV[2], now, tonumber(ARGV[3]))
 return redis.call('ZRANGE', ns .. 'g:' .. ARGV[2], 0, -1)
 """
@@ -275,7 +309,7 @@ SEND_GROUP = (
 local group, payload = ARGV[2], ARGV[3]
 local default_cap, expiry = tonumber(ARGV[4]), tonumber(ARGV[5])
 local now = now_ms()
-lib().housekeeping(now, 100000)
+lib().housekeeping(now, SWEEP)
 lib().lapse(group, now, tonumber(ARGV[6]))
 local members = redis.call('ZRANGE', ns .. 'g:' .. group, 0, -1)
 if #members == 0 then return {0, 0, now} end
@@ -334,12 +368,12 @@ return {delivered, full, now}
 )
 
 #: ARGV: ns. Returns {pending, oldest deadline or 0, count, full, sent over the sampled window,
-#: refused over it, window seconds, now}.
+#: refused over it, window seconds, now, entries dropped as malformed}.
 GLOBAL_STATS = (
     _LIB
     + r"""
 local now = now_ms()
-lib().housekeeping(now, 100000)
+lib().housekeeping(now, SWEEP)
 local pending, oldest = 0, 0
 for _, queue in ipairs(redis.call('ZRANGE', ns .. 'x', 0, -1)) do
   local qkey = ns .. 'q:' .. queue
@@ -347,16 +381,18 @@ for _, queue in ipairs(redis.call('ZRANGE', ns .. 'x', 0, -1)) do
   if len > 0 then
     pending = pending + len
     local d = lib().deadline_of(redis.call('LINDEX', qkey, 0))
-    if oldest == 0 or d < oldest then oldest = d end
+    if d and (oldest == 0 or d < oldest) then oldest = d end
   end
 end
-local count, full = 0, 0
+local count, full, bad = 0, 0, 0
 local fields = redis.call('HGETALL', ns .. 'st')
 for k = 1, #fields, 2 do
   local name = fields[k]
   local first = string.sub(name, 1, 1)
-  if name == 'count' or first == 'c' then count = count + tonumber(fields[k + 1])
-  elseif name == 'full' or first == 'f' then full = full + tonumber(fields[k + 1]) end
+  local n = tonumber(fields[k + 1]) or 0
+  if name == 'bad' then bad = n
+  elseif name == 'count' or first == 'c' then count = count + n
+  elseif name == 'full' or first == 'f' then full = full + n end
 end
 -- rates: from the oldest sample of the last minute (taken by earlier statistics calls)
 local rkey = ns .. 'rs'
@@ -364,8 +400,8 @@ local sec = math.floor(now / 1000)
 local best, sample = nil, nil
 local samples = redis.call('HGETALL', rkey)
 for k = 1, #samples, 2 do
-  local s = tonumber(samples[k])
-  if s < sec - 120 then
+  local s = tonumber(samples[k]) or 0
+  if s < sec - 120 or not string.match(samples[k + 1], '^%d+ %d+$') then
     redis.call('HDEL', rkey, samples[k])
   elseif s >= sec - 60 and s < sec and (best == nil or s < best) then
     best, sample = s, samples[k + 1]
@@ -380,7 +416,7 @@ if best ~= nil then
   refused = full - tonumber(string.sub(sample, space + 1))
   window = sec - best
 end
-return {pending, oldest, count, full, sent, refused, window, now}
+return {pending, oldest, count, full, sent, refused, window, now, bad}
 """
 )
 
@@ -392,10 +428,10 @@ local queue = ARGV[2]
 local now = now_ms()
 local qkey = ns .. 'q:' .. queue
 local head = redis.call('LINDEX', qkey, 0)
-if head and lib().deadline_of(head) <= now then lib().expire_head(queue, now) end
+if head and (lib().deadline_of(head) or 0) <= now then lib().expire_head(queue, now, 10000) end
 local len = redis.call('LLEN', qkey)
 local oldest = 0
-if len > 0 then oldest = lib().deadline_of(redis.call('LINDEX', qkey, 0)) end
+if len > 0 then oldest = lib().deadline_of(redis.call('LINDEX', qkey, 0)) or 0 end
 local c = redis.call('HMGET', ns .. 'st', 'c:' .. queue, 'f:' .. queue)
 return {len, oldest, tonumber(c[1]) or 0, tonumber(c[2]) or 0, now}
 """
