@@ -11,6 +11,10 @@ Subcommands:
 ``check [--layer ALIAS_OR_URL]``
     Connect, describe the layer (class, extensions, deviations), do a send/receive round trip
     and a group round trip, print statistics; exit 1 if any step fails.
+``backends [--markdown]``
+    List the registered backends (:mod:`channels_core.registry`): short names, URL schemes,
+    what to install, and whether their client library is installed here; ``--markdown`` prints
+    the README's backend table.
 ``bench ...``
     Run the benchmark (``channels_core.bench.cli``) with the remaining arguments.
 
@@ -35,6 +39,7 @@ from typing import Any
 from .exceptions import ChannelLayerError, ImproperlyConfigured
 from .loading import load_layer
 from .manager import ChannelLayerWrapper, channel_layers
+from .registry import Backend, registry
 from .settings import DEFAULT_CHANNEL_LAYER
 from .urls import redact
 
@@ -139,6 +144,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         cls = type(layer)
         print(f"layer: {cls.__module__}.{cls.__qualname__} from {describe(args.layer)}")
+        backend = _backend_of(args.layer, wrapper.alias)
+        if backend is not None:
+            print(f"backend: {backend.name} (pip install '{backend.install}')")
         print(f"prefix: {getattr(layer, 'prefix', 'n/a')}")
         extensions = list(getattr(layer, "extensions", []))
         print(f"extensions: {', '.join(extensions) or 'none'}")
@@ -157,6 +165,51 @@ def cmd_check(args: argparse.Namespace) -> int:
         layer.close()
     print("healthy" if healthy else "UNHEALTHY")
     return EXIT_OK if healthy else EXIT_FAILED
+
+
+def _backend_of(spec: str | None, alias: str) -> Backend | None:
+    """The registered backend ``--layer`` selected (through its alias's BACKEND if an alias)."""
+    if spec is None or spec in channel_layers:
+        return registry().for_spec(channel_layers.configs[alias].backend)
+    return registry().for_spec(spec)
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    if args.markdown:
+        print(backend_table())
+        return EXIT_OK
+    for backend in registry():
+        names = ", ".join((backend.name, *backend.aliases))
+        schemes = ", ".join(f"{scheme}://" for scheme in backend.schemes) or "-"
+        try:
+            backend.load()
+            state = "installed"
+        except ImproperlyConfigured as error:
+            state = f"not usable: {error}"
+        print(f"{names}: {schemes}; {backend.layer}; pip install '{backend.install}'; {state}")
+    return EXIT_OK
+
+
+def backend_table() -> str:
+    """The README's backend table, from the registry (and each layer class, when importable)."""
+    lines = [
+        "| backend | short name / URL | install | extensions | declared deviations |",
+        "|---|---|---|---|---|",
+    ]
+    for backend in registry():
+        names = [f"`{name}`" for name in (backend.name, *backend.aliases)]
+        names += [f"`{scheme}://`" for scheme in backend.schemes]
+        try:
+            cls = backend.load()
+            extensions = ", ".join(cls.extensions) or "none"
+            deviations = ", ".join(getattr(cls, "deviations", {})) or "none"
+        except ImproperlyConfigured:
+            extensions = deviations = "(client library not installed)"
+        lines.append(
+            f"| {backend.title or backend.name} | {', '.join(names)} | "
+            f"`pip install '{backend.install}'` | {extensions} | {deviations} |"
+        )
+    return "\n".join(lines)
 
 
 def _step(name: str, action: Any) -> bool:
@@ -260,6 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="connect, round trip, report health")
     check.add_argument("--layer", help=layer_help)
     check.set_defaults(handler=cmd_check, log_level=logging.WARNING)
+
+    backends = commands.add_parser("backends", help="list the registered backends")
+    backends.add_argument("--markdown", action="store_true", help="print the README's table")
+    backends.set_defaults(handler=cmd_backends, log_level=logging.WARNING)
 
     commands.add_parser("bench", help="run the benchmark (arguments go to it)", add_help=False)
     return parser

@@ -1,10 +1,11 @@
 """``load_layer``: build a channel layer from a short name, a dotted path or a URL.
 
-* short names: ``inmemory`` (also ``memory``), ``redis``, ``rabbitmq``, ``kafka``, ``postgres``;
+* short names and URL schemes: those of the registered backends
+  (:mod:`channels_core.registry`; ``channels-core backends`` lists them), e.g. ``inmemory``,
+  ``redis``, ``postgres``, ``memory://``, ``redis://host:6379/0``, ``postgresql://...``.
+  ``?key=value`` options in the URL override ``config``;
 * dotted paths: ``package.module:Class`` or ``package.module.Class``, any callable that returns
-  a layer when called with the config as keyword arguments;
-* URLs: ``memory://``, ``redis://``, ``rediss://``, ``amqp://``, ``amqps://``, ``kafka://``,
-  ``postgresql://`` (also ``postgres://``). ``?key=value`` options in the URL override ``config``.
+  a layer when called with the config as keyword arguments.
 """
 
 from __future__ import annotations
@@ -15,32 +16,8 @@ from typing import Any
 
 from .exceptions import ImproperlyConfigured
 from .layer import BaseChannelLayer
+from .registry import registry
 from .urls import redact
-
-#: Short backend names -> the class implementing them, and the extra that installs its client.
-BACKENDS: dict[str, tuple[str, str | None]] = {
-    "inmemory": ("layers.inmemory:InMemoryChannelLayer", None),
-    "redis": ("layers.redis:RedisChannelLayer", "redis"),
-    "rabbitmq": ("layers.rabbitmq:RabbitMQChannelLayer", "rabbitmq"),
-    "kafka": ("layers.kafka:KafkaChannelLayer", "kafka"),
-    "postgres": ("layers.postgres:PostgresChannelLayer", "postgres"),
-}
-ALIASES = {"memory": "inmemory", "in-memory": "inmemory", "postgresql": "postgres"}
-
-#: URL schemes -> short backend names.
-SCHEMES = {
-    "memory": "inmemory",
-    "redis": "redis",
-    "rediss": "redis",
-    "redis+sentinel": "redis",
-    "unix": "redis",
-    "amqp": "rabbitmq",
-    "amqps": "rabbitmq",
-    "kafka": "kafka",
-    "kafka+ssl": "kafka",
-    "postgresql": "postgres",
-    "postgres": "postgres",
-}
 
 
 def import_object(path: str) -> Any:
@@ -50,8 +27,8 @@ def import_object(path: str) -> Any:
         module_name, _, attr = path.rpartition(".")
     if not module_name or not attr:
         raise ImproperlyConfigured(
-            f"{path!r} is not a backend short name ({', '.join(BACKENDS)}), a URL, or a dotted "
-            "path like 'package.module:Class'"
+            f"{path!r} is not a backend short name ({registry().describe()}), a URL, or a "
+            "dotted path like 'package.module:Class'"
         )
     try:
         module = importlib.import_module(module_name)
@@ -65,26 +42,13 @@ def import_object(path: str) -> Any:
 
 def backend_class(name: str) -> type[BaseChannelLayer]:
     """The layer class of a short backend name, with a clear error if it cannot be used."""
-    short = ALIASES.get(name, name)
-    if short not in BACKENDS:
+    backend = registry().get(name)
+    if backend is None:
         raise ImproperlyConfigured(
-            f"unknown backend {name!r}: expected one of {', '.join(BACKENDS)}, "
+            f"unknown backend {name!r}: expected one of {registry().describe()}, "
             "a URL or a dotted path"
         )
-    path, extra = BACKENDS[short]
-    module_name, _, attr = path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name == module_name:
-            raise ImproperlyConfigured(
-                f"backend {short!r} is not available in this version of channels-core"
-            ) from None
-        raise ImproperlyConfigured(
-            f"backend {short!r} needs the {error.name!r} package: "
-            f"pip install 'channels-core[{extra}]'"
-        ) from None
-    cls: type[BaseChannelLayer] = getattr(module, attr)
+    cls: type[BaseChannelLayer] = backend.load()
     return cls
 
 
@@ -92,15 +56,17 @@ def load_layer(spec: str, **config: Any) -> BaseChannelLayer:
     """Build a layer from a short name, a dotted path or a URL, with ``config`` as options."""
     if not isinstance(spec, str) or not spec:
         raise ImproperlyConfigured(f"a layer spec must be a non-empty str, got {spec!r}")
+    backends = registry()
     if "://" in spec:
         scheme = spec.split("://", 1)[0].lower()
-        if scheme not in SCHEMES:
+        backend = backends.by_scheme(scheme)
+        if backend is None:
             raise ImproperlyConfigured(
                 f"unknown URL scheme {scheme!r} in {redact(spec)!r}: expected one of "
-                f"{', '.join(sorted(SCHEMES))}"
+                f"{', '.join(backends.schemes)}"
             )
-        return _construct(backend_class(SCHEMES[scheme]).from_url, spec, config, spec)
-    if ALIASES.get(spec, spec) in BACKENDS:
+        return _construct(backend_class(backend.name).from_url, spec, config, spec)
+    if backends.get(spec) is not None:
         return _construct(backend_class(spec), None, config, spec)
     factory = import_object(spec)
     if not callable(factory):

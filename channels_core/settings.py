@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .exceptions import ImproperlyConfigured
+from .registry import registry
 
 DEFAULT_CHANNEL_LAYER = "default"
 SETTINGS_MODULE_ENV = "CHANNELS_SETTINGS_MODULE"
@@ -188,8 +189,8 @@ def _layer_settings(alias: str, entry: Any) -> LayerSettings:
     backend = entry.get("BACKEND")
     if not isinstance(backend, str) or not backend.strip():
         raise ImproperlyConfigured(
-            f"{setting_path(alias, 'BACKEND')}: must be a backend short name (inmemory, redis, "
-            f"rabbitmq, kafka, postgres), a dotted path or a URL, got {backend!r}"
+            f"{setting_path(alias, 'BACKEND')}: must be a backend short name "
+            f"({registry().describe()}), a dotted path or a URL, got {backend!r}"
         )
     config = check_config(entry.get("CONFIG", {}), alias, "CONFIG")
     test_config = entry.get("TEST_CONFIG")
@@ -273,11 +274,8 @@ def _override(current: LayerSettings | None, alias: str, var: str, url: str) -> 
 
 def backend_family(backend: str) -> str:
     """The short backend name a BACKEND value selects (a dotted path stands for itself)."""
-    from .loading import ALIASES, SCHEMES
-
-    if "://" in backend:
-        return SCHEMES.get(backend.split("://", 1)[0].lower(), backend)
-    return ALIASES.get(backend, backend)
+    found = registry().for_spec(backend)
+    return backend if found is None else found.name
 
 
 # -- building ---------------------------------------------------------------------------------

@@ -3,8 +3,11 @@
 Usage::
 
     python -m conformance LAYER [--config JSON] [--format text|markdown|json] [--clause ID]...
-    python -m conformance matrix LAYER [LAYER...] [--config JSON]
+    python -m conformance matrix [LAYER...] [--config JSON]
     python -m conformance --matrix LAYER [LAYER...]
+
+``matrix`` without LAYERs runs every registered backend (:mod:`channels_core.registry`) on its
+local server.
 
 ``LAYER`` is anything ``channels_core.load_layer`` accepts (``inmemory``, ``redis://...``,
 ``package.module:Class``). A progress bar goes to stderr; the report to stdout. The exit status
@@ -58,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _registered_layers() -> list[str]:
+    """Every registered backend, on its local server (``matrix`` without LAYERs)."""
+    from channels_core.registry import registry
+
+    return [backend.spec for backend in registry()]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     if args.list:
@@ -69,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     matrix = args.matrix
     if layers and layers[0] == "matrix":
         matrix, layers = True, layers[1:]
+    if not layers and matrix:
+        layers = _registered_layers()
     if not layers:
         print(
             "give at least one LAYER (e.g. inmemory or redis://127.0.0.1:6379/0)", file=sys.stderr

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from channels_core.exceptions import ChannelFull
 from channels_core.layer import BaseChannelLayer, RawReceived
 from channels_core.names import inbox_name
+from channels_core.registry import Backend
 from channels_core.statistics import RateCounter, Statistics
 
 # (expires_at, channel, payload, sent_at)
@@ -345,3 +346,13 @@ class InMemoryChannelLayer(BaseChannelLayer):
 def _resolve(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+#: This backend's registration (:mod:`channels_core.registry`).
+BACKEND = Backend(
+    name="inmemory",
+    layer="layers.inmemory:InMemoryChannelLayer",
+    schemes=("memory",),
+    aliases=("memory", "in-memory"),
+    title="in-memory (default)",
+)

@@ -16,7 +16,7 @@ import platform
 import statistics
 from typing import Any
 
-from .targets import ENGINES
+from .targets import engines
 
 #: workload -> metric -> True if higher is better
 METRICS: dict[str, dict[str, bool]] = {
@@ -279,10 +279,11 @@ HEADER = (
 def markdown_table(records: list[dict[str, Any]]) -> str:
     lines = [HEADER, "|" + "---|" * 9]
     engine = None
+    titles = engines()
     for record in records:
         if record["engine"] != engine:
             engine = record["engine"]
-            lines.append(f"| *{ENGINES.get(engine, engine)}* |" + " |" * 8)
+            lines.append(f"| *{titles.get(engine, engine)}* |" + " |" * 8)
         if record["status"] != "ok":
             lines.append(f"| {row_label(record)} | {record['status']} |" + " |" * 7)
             continue

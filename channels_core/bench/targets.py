@@ -12,34 +12,42 @@ import os
 import socket
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-from channels_core.loading import ALIASES, BACKENDS, SCHEMES
+from channels_core.registry import registry
 
-#: Engines in table order, with their display names.
-ENGINES = {
-    "inmemory": "in-memory",
-    "redis": "Redis",
-    "rabbitmq": "RabbitMQ",
-    "kafka": "Kafka",
-    "postgres": "PostgreSQL",
-    "other": "other",
-}
 HOST = "127.0.0.1"
-#: The Kafka broker (host:port) of the Kafka rows; no Kafka server runs here by default.
+#: The Kafka broker (host:port) of the Kafka ceiling row; no Kafka server runs here by default.
 KAFKA_BOOTSTRAP = os.environ.get("CHANNELS_CORE_BENCH_KAFKA", f"{HOST}:9092")
-SERVERS = {
-    "redis": (HOST, 6379),
-    "rabbitmq": (HOST, 5672),
-    "kafka": (KAFKA_BOOTSTRAP.rpartition(":")[0], int(KAFKA_BOOTSTRAP.rpartition(":")[2])),
-    "postgres": (HOST, 5432),
-}
-DEFAULT_SPECS = {
-    "inmemory": "inmemory",
-    "redis": f"redis://{HOST}:6379/0",
-    "rabbitmq": f"amqp://guest:guest@{HOST}:5672/%2F",
-    "kafka": f"kafka://{KAFKA_BOOTSTRAP}",
-    "postgres": f"postgresql://postgres@{HOST}:5432/test",
-}
+#: Engines of the peer and ceiling rows that are not (yet) registered backends of ours.
+_OTHER_ENGINES = {"rabbitmq": "RabbitMQ", "kafka": "Kafka"}
+_DEFAULT_PORTS = {"rabbitmq": 5672, "kafka": 9092}
+
+
+def engines() -> dict[str, str]:
+    """Engines in table order (the registry's), with their display names."""
+    names = {backend.name: backend.title or backend.name for backend in registry()}
+    for name, title in _OTHER_ENGINES.items():
+        names.setdefault(name, title)
+    names["other"] = "other"
+    return names
+
+
+def server_of(engine: str) -> tuple[str, int] | None:
+    """Where an engine's local server listens (from its registered URL), None if none."""
+    if engine == "kafka" and "CHANNELS_CORE_BENCH_KAFKA" in os.environ:
+        host, _, port_text = KAFKA_BOOTSTRAP.rpartition(":")
+        return host, int(port_text)
+    backend = registry().get(engine)
+    if backend is None:
+        port = _DEFAULT_PORTS.get(engine)
+        return None if port is None else (HOST, port)
+    if backend.url is None:
+        return None
+    parts = urlsplit(backend.url)
+    return parts.hostname or HOST, parts.port or _DEFAULT_PORTS.get(engine, 0)
+
+
 #: Big enough for B1 (10,000) and B2 (20,000) pending messages on one channel.
 CAPACITY = 25_000
 _PACKAGE = "channels_core.bench"
@@ -71,10 +79,8 @@ def port_open(port: int, host: str = HOST, timeout: float = 0.5) -> bool:
 
 def engine_of(spec: str) -> str:
     """The engine a ``load_layer`` spec selects (``other`` for dotted paths)."""
-    if "://" in spec:
-        return SCHEMES.get(spec.split("://", 1)[0].lower(), "other")
-    short = ALIASES.get(spec, spec)
-    return short if short in BACKENDS else "other"
+    backend = registry().for_spec(spec)
+    return "other" if backend is None else backend.name
 
 
 def _module_present(module: str) -> bool:
@@ -85,20 +91,20 @@ def _module_present(module: str) -> bool:
 
 
 def ours(specs: list[str] | None, token: str) -> tuple[list[Target], list[str]]:
-    """Our layers: the given specs, or every backend whose module exists and whose server
-    answers on 127.0.0.1. Returns the targets and notes on the backends left out."""
+    """Our layers: the given specs, or every registered backend whose module exists and whose
+    server answers on 127.0.0.1. Returns the targets and notes on the backends left out."""
     skipped: list[str] = []
     if specs is None:
         specs = []
-        for short, (path, _) in BACKENDS.items():
-            module = path.partition(":")[0]
-            server = SERVERS.get(short)
+        for backend in registry():
+            module = backend.layer.partition(":")[0]
+            server = server_of(backend.name)
             if not _module_present(module):
-                skipped.append(f"ours {short}: `{module}` is not in this tree yet")
+                skipped.append(f"ours {backend.name}: `{module}` is not installed")
             elif server is not None and not port_open(server[1], server[0]):
-                skipped.append(f"ours {short}: no server on {server[0]}:{server[1]}")
+                skipped.append(f"ours {backend.name}: no server on {server[0]}:{server[1]}")
             else:
-                specs.append(DEFAULT_SPECS[short])
+                specs.append(backend.spec)
     config = {"capacity": CAPACITY, "prefix": token, "blocking_timeout": 0.5}
     targets = []
     for spec in specs:
@@ -164,7 +170,7 @@ CEILINGS: dict[str, tuple[str, str, str]] = {
 def _unavailable(engine: str, package: str) -> str | None:
     if not _module_present(package):
         return f"package {package!r} is not installed (pip install 'channels-core[bench]')"
-    server = SERVERS.get(engine)
+    server = server_of(engine)
     if server is not None and not port_open(server[1], server[0]):
         return f"no server on {server[0]}:{server[1]}"
     return None
@@ -216,5 +222,5 @@ def ceilings(names: list[str] | None, token: str) -> list[Target]:
 def ordered(targets: list[Target]) -> list[Target]:
     """Group rows by engine (table order), ours first, then peers, then the ceiling."""
     kinds = {"ours": 0, "peer": 1, "ceiling": 2}
-    engines = list(ENGINES)
-    return sorted(targets, key=lambda t: (engines.index(t.engine), kinds[t.kind]))
+    order = list(engines())
+    return sorted(targets, key=lambda t: (order.index(t.engine), kinds[t.kind]))

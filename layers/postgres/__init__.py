@@ -118,6 +118,18 @@ Deviations
 
 from __future__ import annotations
 
-from .layer import PostgresChannelLayer
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .layer import PostgresChannelLayer
 
 __all__ = ["PostgresChannelLayer"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that reading this backend's registration (``.backend``) never imports psycopg.
+    if name == "PostgresChannelLayer":
+        from .layer import PostgresChannelLayer
+
+        return PostgresChannelLayer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

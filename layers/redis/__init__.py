@@ -98,6 +98,18 @@ Deviations
 
 from __future__ import annotations
 
-from .layer import RedisChannelLayer
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .layer import RedisChannelLayer
 
 __all__ = ["RedisChannelLayer"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that reading this backend's registration (``.backend``) never imports redis-py.
+    if name == "RedisChannelLayer":
+        from .layer import RedisChannelLayer
+
+        return RedisChannelLayer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
