@@ -15,6 +15,7 @@ from typing import Union
 
 from .exceptions import ImproperlyConfigured
 from .names import requested_inbox
+from .options import MAX_CAPACITY
 
 Pattern = Union[str, "re.Pattern[str]"]
 CapacityMap = Union[Mapping[Pattern, int], Iterable[tuple[Pattern, int]]]  # noqa: UP007
@@ -23,8 +24,8 @@ _CACHE_LIMIT = 4096
 
 
 def _check_size(value: object, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ImproperlyConfigured(f"{key} must be a positive int, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CAPACITY:
+        raise ImproperlyConfigured(f"{key} must be an int from 1 to {MAX_CAPACITY}, got {value!r}")
     return value
 
 

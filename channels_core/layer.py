@@ -25,7 +25,7 @@ import os
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -33,7 +33,6 @@ from . import codec
 from .capacity import CapacityLookup, CapacityMap
 from .exceptions import (
     ChannelFull,
-    ImproperlyConfigured,
     LayerClosed,
     MalformedMessage,
     MessageTooLarge,
@@ -46,35 +45,19 @@ from .names import (
     check_receive_names,
     inbox_name,
 )
+from .options import COMMON_OPTIONS, OptionTable
 from .session_store import InMemorySessionStore, SessionStore
 from .statistics import Statistics
-from .urls import split_options
 
 Message = dict[str, Any]
 Received = tuple[str, Message] | tuple[None, None]
 RawReceived = tuple[str, bytes] | None
 
 
-_COMMON_URL_OPTIONS: dict[str, Callable[[str], Any]] = {
-    "expiry": float,
-    "group_expiry": float,
-    "capacity": int,
-    "prefix": str,
-    "message_size_limit": int,
-    "blocking_timeout": float,
-}
-
-
 def random_token(length: int = TOKEN_LENGTH) -> str:
     """A random name part from the OS's entropy (unaffected by ``random.seed``)."""
     raw = base64.urlsafe_b64encode(os.urandom((length * 3 + 3) // 4)).decode("ascii")
     return raw[:length]
-
-
-def _positive(value: object, key: str, kind: type = float) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ImproperlyConfigured(f"{key} must be a positive number, got {value!r}")
-    return kind(value)
 
 
 class BaseChannelLayer:
@@ -99,6 +82,10 @@ class BaseChannelLayer:
         Largest encoded message accepted by ``send`` and ``send_group``.
     ``blocking_timeout`` (5)
         Seconds ``receive(block=True)`` and ``receive_async`` wait before returning nothing.
+
+    These are :data:`channels_core.options.COMMON_OPTIONS`; a backend adds its own with
+    ``options = BaseChannelLayer.options.extend(Option(...), ...)``, and the constructor sets
+    every option of the table as an attribute of the same name (declare its type on the class).
     """
 
     #: Extension names this layer supports (``groups``, ``flush``, ``statistics``, ``async``).
@@ -106,32 +93,27 @@ class BaseChannelLayer:
     #: Deliberate deviations from the contract: conformance clause id -> reason. The
     #: conformance suite reports these clauses as "deviation" with the reason.
     deviations: ClassVar[Mapping[str, str]] = {}
-    #: Extra ``?key=value`` options this backend accepts in its URL, with their converters.
-    url_options: ClassVar[Mapping[str, Callable[[str], Any]]] = {}
+    #: Every option of this layer class: the common ones plus the backend's (see
+    #: :mod:`channels_core.options`); used by the constructor, ``from_url`` and the settings.
+    options: ClassVar[OptionTable] = COMMON_OPTIONS
+
+    expiry: float
+    group_expiry: float
+    capacity: int
+    channel_capacity: CapacityMap | None
+    prefix: str
+    message_size_limit: int
+    blocking_timeout: float
 
     ChannelFull = ChannelFull
     MessageTooLarge = MessageTooLarge
 
-    def __init__(
-        self,
-        *,
-        expiry: float = 60,
-        group_expiry: float = 86400,
-        capacity: int = 100,
-        channel_capacity: CapacityMap | None = None,
-        prefix: str = "asgi",
-        message_size_limit: int = codec.DEFAULT_MESSAGE_SIZE_LIMIT,
-        blocking_timeout: float = 5,
-    ) -> None:
-        self.expiry: float = _positive(expiry, "expiry")
-        self.group_expiry: float = _positive(group_expiry, "group_expiry")
-        self.capacity_for = CapacityLookup(capacity, channel_capacity)
-        self.capacity = self.capacity_for.default
-        if not isinstance(prefix, str) or not prefix:
-            raise ImproperlyConfigured(f"prefix must be a non-empty str, got {prefix!r}")
-        self.prefix = prefix
-        self.message_size_limit: int = _positive(message_size_limit, "message_size_limit", int)
-        self.blocking_timeout: float = _positive(blocking_timeout, "blocking_timeout")
+    def __init__(self, **options: Any) -> None:
+        """Check ``options`` against :attr:`options` (ImproperlyConfigured naming the key) and
+        set each option, given or default, as an attribute."""
+        for name, value in self.options.resolve(options, type(self).__name__).items():
+            setattr(self, name, value)
+        self.capacity_for = CapacityLookup(self.capacity, self.channel_capacity)
         #: Unique to this instance: the part before ``!`` of every name its new_channel makes.
         self.client_id = random_token()
         self._rng = random.Random(os.urandom(16))  # private: random.seed() cannot touch it
@@ -145,9 +127,10 @@ class BaseChannelLayer:
     @classmethod
     def from_url(cls, url: str, **config: Any) -> BaseChannelLayer:
         """Build from a connection string; ``?key=value`` options override ``config``."""
-        converters = {**_COMMON_URL_OPTIONS, **cls.url_options}
-        url, options = split_options(url, converters)
-        return cls(url=url, **{**config, **options})  # type: ignore[call-arg]
+        url, options = cls.options.split_url(url)
+        if "url" in cls.options:
+            options["url"] = url
+        return cls(**{**config, **options})
 
     # -- the core API -------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .exceptions import ImproperlyConfigured
+from .options import COMMON_OPTIONS as COMMON_OPTION_TABLE
 from .registry import registry
 
 DEFAULT_CHANNEL_LAYER = "default"
@@ -55,13 +56,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {DEFAULT_CHANNEL_LAYER: {"BACKEND": "inmemory
 
 _KEYS = ("BACKEND", "CONFIG", "ROUTING", "TEST_CONFIG")
 
-# Options every layer accepts (BaseChannelLayer), with their checks; checked here so that the
-# error names the setting path exactly.
-_POSITIVE_NUMBER = ("expiry", "group_expiry", "blocking_timeout")
-_POSITIVE_INT = ("capacity", "message_size_limit")
-COMMON_OPTIONS = frozenset(
-    (*_POSITIVE_NUMBER, *_POSITIVE_INT, "prefix", "channel_capacity"),
-)
+#: Options every layer accepts (BaseChannelLayer); checked here so that the error names the
+#: setting path exactly.
+COMMON_OPTIONS = frozenset(COMMON_OPTION_TABLE)
 
 
 @dataclass(frozen=True)
@@ -218,21 +215,12 @@ def check_config(config: Any, alias: str, key: str) -> dict[str, Any]:
         path = setting_path(alias, key, str(name))
         if not isinstance(name, str) or not name.isidentifier():
             raise ImproperlyConfigured(f"{path}: option names must be identifiers (str)")
-        if name in _POSITIVE_NUMBER and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
-        ):
-            raise ImproperlyConfigured(f"{path}: must be a positive number, got {value!r}")
-        if name in _POSITIVE_INT and (
-            isinstance(value, bool) or not isinstance(value, int) or value <= 0
-        ):
-            raise ImproperlyConfigured(f"{path}: must be a positive int, got {value!r}")
-        if name == "prefix" and (not isinstance(value, str) or not value):
-            raise ImproperlyConfigured(f"{path}: must be a non-empty str, got {value!r}")
-        if name == "channel_capacity" and not isinstance(value, (Mapping, list, tuple)):
-            raise ImproperlyConfigured(
-                f"{path}: must be a dict of glob strings or compiled regexes -> positive int, "
-                f"got {type(value).__name__}"
-            )
+        option = COMMON_OPTION_TABLE.get(name)
+        if option is not None:
+            try:
+                option.check(value)
+            except ValueError as error:  # ImproperlyConfigured included
+                raise ImproperlyConfigured(f"{path}: {error}") from None
     return dict(config)
 
 

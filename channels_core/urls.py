@@ -1,50 +1,9 @@
-"""Connection strings: option parsing for ``scheme://...?key=value`` and password redaction."""
+"""Connection strings: password redaction (their options: :mod:`channels_core.options`)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
-
-from .exceptions import ImproperlyConfigured
-
-
-def parse_bool(value: str) -> bool:
-    """``1/true/yes/on`` and ``0/false/no/off`` (any case)."""
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected a boolean (true/false), got {value!r}")
-
-
-def split_options(
-    url: str, converters: Mapping[str, Callable[[str], Any]]
-) -> tuple[str, dict[str, Any]]:
-    """Split ``url`` into the URL without the options this layer knows and those options, converted.
-
-    Query keys not in ``converters`` stay in the URL (a client library may understand them).
-    A value that does not convert raises :class:`ImproperlyConfigured` naming the key.
-    """
-    parts = urlsplit(url)
-    kept: list[tuple[str, str]] = []
-    options: dict[str, Any] = {}
-    for key, raw in parse_qsl(parts.query, keep_blank_values=True):
-        convert = converters.get(key)
-        if convert is None:
-            kept.append((key, raw))
-            continue
-        try:
-            options[key] = convert(raw)
-        except (TypeError, ValueError) as error:
-            raise ImproperlyConfigured(
-                f"option {key!r} in URL {redact(url)!r} is invalid: {error}"
-            ) from None
-    query = "&".join(f"{key}={value}" for key, value in kept)
-    return urlunsplit(parts._replace(query=query)), options
-
+from urllib.parse import unquote
 
 #: Option names whose values are secrets, in a URL query (``?password=``) or a libpq keyword
 #: string (``password=...``): anything containing one of these words.

@@ -57,7 +57,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
         "even on the same configuration, cannot see it",
     }
 
-    def __init__(self, *, url: str | None = None, **options: Any) -> None:
+    def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._cond = threading.Condition(threading.Lock())
         self._queues: dict[str, deque[_Entry]] = {}
@@ -144,7 +144,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
                     return None
                 try:
                     await asyncio.wait_for(waiter, remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return self._receive(channels, block=False)
             finally:
                 with self._cond:

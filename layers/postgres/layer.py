@@ -12,7 +12,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -23,10 +23,20 @@ from channels_core.exceptions import ChannelFull, ImproperlyConfigured, LayerUna
 from channels_core.inbox import ProcessInbox
 from channels_core.layer import BaseChannelLayer, RawReceived
 from channels_core.names import inbox_name
+from channels_core.options import (
+    Option,
+    OptionTable,
+    boolean,
+    integer,
+    number,
+    optional,
+    parse_bool,
+    text,
+)
 from channels_core.retry import unavailable
 from channels_core.session_store import SessionStore
 from channels_core.statistics import Statistics
-from channels_core.urls import parse_bool, redact, scrub
+from channels_core.urls import redact, scrub
 
 from .connections import AsyncConnectionPools, ConnectionPool
 from .listener import AsyncWaiter, Listener, Waiter
@@ -47,6 +57,20 @@ _KEEPALIVE_DEFAULTS = {
 }
 
 Row = tuple[Any, ...]
+#: Longest interval or timeout option (seconds).
+MAX_INTERVAL = 3600.0
+
+
+def _libpq_parameter(key: str) -> bool:
+    """Other URL query keys are libpq parameters, left in the URL: libpq refuses unknown ones."""
+    return True
+
+
+def str_value(value: Any) -> str:
+    """A str (a connection string may be empty: libpq's defaults and ``PG*`` variables)."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be a str, got {type(value).__name__}")
+    return value
 
 
 class ConnectionLost(LayerUnavailable):
@@ -111,54 +135,40 @@ class PostgresChannelLayer(BaseChannelLayer):
     """The channel-layer contract on PostgreSQL; see the ``layers.postgres`` docstring."""
 
     extensions: ClassVar[list[str]] = ["groups", "flush", "statistics", "async"]
-    url_options: ClassVar[dict[str, Callable[[str], Any]]] = {
-        "schema": str,
-        "pool_size": int,
-        "connect_timeout": float,
-        "prepared_statements": parse_bool,
-        "listen_url": str,
-        "inbox_batch": int,
-        "poll_interval": float,
-        "sweep_interval": float,
-        "vacuum_interval": float,
-    }
+    options: ClassVar[OptionTable] = BaseChannelLayer.options.extend(
+        Option("url", None, optional(str_value)),
+        Option("schema", "channels_core", check_schema_name, str),
+        Option("pool_size", 4, integer(1, 1000), int),
+        Option("connect_timeout", 3.0, number(maximum=MAX_INTERVAL), float),
+        Option("prepared_statements", True, boolean, parse_bool),
+        Option("listen_url", None, optional(text), str),
+        Option("inbox_batch", 1000, integer(1, 1_000_000), int),
+        Option("poll_interval", 1.0, number(maximum=MAX_INTERVAL), float),
+        Option("sweep_interval", 1.0, number(maximum=MAX_INTERVAL), float),
+        Option("vacuum_interval", 1.0, number(maximum=MAX_INTERVAL, zero=True), float),
+        client_url_keys=_libpq_parameter,
+    )
+
+    url: str
+    schema: str
+    pool_size: int
+    connect_timeout: float
+    prepared_statements: bool
+    listen_url: str | None
+    inbox_batch: int
+    poll_interval: float
+    sweep_interval: float
+    vacuum_interval: float
 
     #: Rows one housekeeping pass may remove per table.
     sweep_batch = 500
     #: Seconds between garbage collections of idle queue rows (counters folded per prefix).
     queue_gc_interval = 300.0
 
-    def __init__(
-        self,
-        url: str | None = None,
-        *,
-        schema: str = "channels_core",
-        pool_size: int = 4,
-        connect_timeout: float = 3,
-        prepared_statements: bool = True,
-        listen_url: str | None = None,
-        inbox_batch: int = 1000,
-        poll_interval: float = 1.0,
-        sweep_interval: float = 1.0,
-        vacuum_interval: float = 1.0,
-        **options: Any,
-    ) -> None:
-        super().__init__(**options)
-        self.schema = check_schema_name(schema)
-        self.pool_size = _positive_int(pool_size, "pool_size")
-        self.inbox_batch = _positive_int(inbox_batch, "inbox_batch")
-        self.connect_timeout = _positive_float(connect_timeout, "connect_timeout")
-        self.poll_interval = _positive_float(poll_interval, "poll_interval")
-        self.sweep_interval = _positive_float(sweep_interval, "sweep_interval")
-        if vacuum_interval != 0:
-            vacuum_interval = _positive_float(vacuum_interval, "vacuum_interval")
-        self.vacuum_interval = float(vacuum_interval)
-        if not isinstance(prepared_statements, bool):
-            raise ImproperlyConfigured(
-                f"prepared_statements must be a bool, got {prepared_statements!r}"
-            )
-        self.prepared_statements = prepared_statements
-        self.url = url or ""
+    def __init__(self, url: str | None = None, **options: Any) -> None:
+        super().__init__(url=url, **options)
+        self.url = self.url or ""
+        listen_url = self.listen_url
         self._conninfo = self._build_conninfo(self.url)
         self._listen_conninfo = self._build_conninfo(listen_url) if listen_url else self._conninfo
         self._host, self._port = _where(self._conninfo)
@@ -628,15 +638,3 @@ class PostgresChannelLayer(BaseChannelLayer):
             f"<{type(self).__name__} {self._host}:{self._port} schema={self.schema!r} "
             f"prefix={self.prefix!r}>"
         )
-
-
-def _positive_int(value: object, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ImproperlyConfigured(f"{key} must be a positive int, got {value!r}")
-    return value
-
-
-def _positive_float(value: object, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ImproperlyConfigured(f"{key} must be a positive number, got {value!r}")
-    return float(value)

@@ -9,12 +9,21 @@ from typing import Any, ClassVar
 
 from channels_core.exceptions import (
     ChannelFull,
-    ImproperlyConfigured,
     LayerUnavailable,
     MalformedMessage,
 )
 from channels_core.inbox import ProcessInbox
 from channels_core.layer import BaseChannelLayer, RawReceived
+from channels_core.options import (
+    Option,
+    OptionTable,
+    anything,
+    integer,
+    mapping,
+    number,
+    optional,
+    text,
+)
 from channels_core.session_store import SessionStore
 from channels_core.statistics import Statistics
 
@@ -45,6 +54,31 @@ OFFSET_REFRESH = 30.0
 
 
 _NEVER = (0.0, DRAIN_INTERVAL / 2)
+#: Longest ``socket_timeout`` / ``socket_connect_timeout`` (seconds).
+MAX_SOCKET_TIMEOUT = 3600.0
+#: URL query options redis-py reads itself (left in the URL for it), besides ``ssl_*``.
+_REDIS_PY_URL_KEYS = frozenset(
+    (
+        "db",
+        "socket_read_size",
+        "socket_keepalive",
+        "retry_on_timeout",
+        "retry_on_error",
+        "max_connections",
+        "health_check_interval",
+        "timeout",
+        "protocol",
+        "client_name",
+        "username",
+        "password",
+        "sentinel_password",
+        "ssl",
+    )
+)
+
+
+def _redis_py_url_key(key: str) -> bool:
+    return key in _REDIS_PY_URL_KEYS or key.startswith("ssl_")
 
 
 def _escape_prefix(prefix: str) -> str:
@@ -84,43 +118,43 @@ class RedisChannelLayer(BaseChannelLayer):
     """The channel-layer contract on Redis; see :mod:`layers.redis` for features and options."""
 
     extensions: ClassVar[list[str]] = ["groups", "flush", "statistics", "async"]
-    url_options: ClassVar[Mapping[str, Any]] = {
-        "socket_timeout": float,
-        "socket_connect_timeout": float,
-        "service_name": str,
-        "drain": int,
-    }
+    options: ClassVar[OptionTable] = BaseChannelLayer.options.extend(
+        Option("url", None, optional(text)),
+        Option("hosts", None, anything),
+        Option("sentinels", None, anything),
+        Option("service_name", None, optional(text), str),
+        Option("sentinel_kwargs", None, optional(mapping)),
+        Option("symmetric_encryption_keys", None, anything),
+        Option("socket_timeout", 3.0, number(maximum=MAX_SOCKET_TIMEOUT), float),
+        Option("socket_connect_timeout", 2.0, number(maximum=MAX_SOCKET_TIMEOUT), float),
+        Option("connection_kwargs", None, optional(mapping)),
+        Option("drain", 1000, integer(1, 1_000_000), int),
+        client_url_keys=_redis_py_url_key,
+    )
 
-    def __init__(
-        self,
-        url: str | None = None,
-        *,
-        hosts: Sequence[object] | None = None,
-        sentinels: Sequence[object] | None = None,
-        service_name: str | None = None,
-        sentinel_kwargs: Mapping[str, Any] | None = None,
-        symmetric_encryption_keys: Sequence[str | bytes] | None = None,
-        socket_timeout: float = 3.0,
-        socket_connect_timeout: float = 2.0,
-        connection_kwargs: Mapping[str, Any] | None = None,
-        drain: int = 1000,
-        **options: Any,
-    ) -> None:
-        super().__init__(**options)
-        for key, value in (
-            ("socket_timeout", socket_timeout),
-            ("socket_connect_timeout", socket_connect_timeout),
-        ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ImproperlyConfigured(f"{key} must be a positive number, got {value!r}")
-        if isinstance(drain, bool) or not isinstance(drain, int) or drain < 1:
-            raise ImproperlyConfigured(f"drain must be a positive int, got {drain!r}")
-        configs = parse_shards(url, hosts, sentinels, service_name, sentinel_kwargs)
+    url: str | None
+    hosts: Sequence[object] | None
+    sentinels: Sequence[object] | None
+    service_name: str | None
+    sentinel_kwargs: Mapping[str, Any] | None
+    symmetric_encryption_keys: Sequence[str | bytes] | None
+    socket_timeout: float
+    socket_connect_timeout: float
+    connection_kwargs: Mapping[str, Any] | None
+    drain: int
+
+    def __init__(self, url: str | None = None, **options: Any) -> None:
+        super().__init__(url=url, **options)
+        socket_timeout, drain = self.socket_timeout, self.drain
+        symmetric_encryption_keys = self.symmetric_encryption_keys
+        configs = parse_shards(
+            self.url, self.hosts, self.sentinels, self.service_name, self.sentinel_kwargs
+        )
         client_options: dict[str, Any] = {
-            "socket_timeout": float(socket_timeout),
-            "socket_connect_timeout": float(socket_connect_timeout),
+            "socket_timeout": self.socket_timeout,
+            "socket_connect_timeout": self.socket_connect_timeout,
             "socket_keepalive": True,
-            **dict(connection_kwargs or {}),
+            **dict(self.connection_kwargs or {}),
         }
         self._cipher: Any = None
         if symmetric_encryption_keys is not None:
