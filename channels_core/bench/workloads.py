@@ -124,11 +124,9 @@ async def bounded(awaitable: Awaitable[Received | None], timeout: float) -> Rece
     if timeout <= 0:
         return None
     try:
-        if sys.version_info >= (3, 11):
-            async with asyncio.timeout(timeout):
-                return await awaitable
-        return await asyncio.wait_for(awaitable, timeout)
-    except (asyncio.TimeoutError, TimeoutError):
+        async with asyncio.timeout(timeout):
+            return await awaitable
+    except TimeoutError:
         return None
 
 

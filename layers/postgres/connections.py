@@ -162,7 +162,7 @@ class AsyncConnectionPools:
                     break
                 try:
                     await asyncio.wait_for(pool.available.wait(), ACQUIRE_TIMEOUT)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     raise LayerUnavailable(
                         f"all {self.size} async connections of this event loop stayed busy "
                         f"for {ACQUIRE_TIMEOUT:g}s (raise pool_size?)"

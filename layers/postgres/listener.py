@@ -72,7 +72,7 @@ class AsyncWaiter(Waiter):
     async def wait_async(self, timeout: float) -> bool:
         try:
             await asyncio.wait_for(self.async_event.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 
