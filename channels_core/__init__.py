@@ -19,6 +19,7 @@ from .exceptions import (
     MessageTooDeep,
     MessageTooLarge,
     MessageValueOutOfRange,
+    OutcomeUnknown,
 )
 from .layer import BaseChannelLayer
 from .loading import load_layer
@@ -47,6 +48,7 @@ __all__ = [
     "MessageTooDeep",
     "MessageTooLarge",
     "MessageValueOutOfRange",
+    "OutcomeUnknown",
     "channel_layers",
     "channel_session",
     "enforce_ordering",

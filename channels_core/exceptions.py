@@ -50,6 +50,14 @@ class LayerUnavailable(ChannelLayerError, ConnectionError):
     """The layer's server cannot be reached; the message names host and port."""
 
 
+class OutcomeUnknown(LayerUnavailable):
+    """A call reached the server but its reply did not come back (a timeout, or the connection
+    was cut after the command was sent): the server may or may not have applied it. The layer
+    never retries such a call itself (at most once); a caller that retries accepts that the
+    message may arrive twice. Names host and port. A :class:`LayerUnavailable`, so code that
+    treats "unreachable" as a failure keeps working."""
+
+
 class LayerClosed(ChannelLayerError, RuntimeError):
     """The layer was closed; create a new one."""
 
@@ -71,4 +79,5 @@ __all__ = [
     "MessageTooDeep",
     "MessageTooLarge",
     "MessageValueOutOfRange",
+    "OutcomeUnknown",
 ]

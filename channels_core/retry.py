@@ -1,8 +1,11 @@
-"""Shared connection helpers for network backends: bounded backoff and "unreachable" errors.
+"""Shared connection helpers for network backends: bounded backoff, "unreachable" and
+"outcome unknown" errors.
 
 Every network layer fails fast with :class:`~channels_core.exceptions.LayerUnavailable` naming
 host and port when its server cannot be reached, and reconnects by itself on the next call once
-the server is back. :class:`Backoff` paces background reconnect loops (listeners, consumers) so a
+the server is back. A call that was sent but got no reply raises
+:class:`~channels_core.exceptions.OutcomeUnknown` instead, and is never retried (at most once).
+:class:`Backoff` paces background reconnect loops (listeners, consumers) so a
 dead server is not hammered.
 """
 
@@ -11,7 +14,7 @@ from __future__ import annotations
 import random
 import time
 
-from .exceptions import LayerUnavailable
+from .exceptions import LayerUnavailable, OutcomeUnknown
 
 
 def unavailable(
@@ -21,6 +24,18 @@ def unavailable(
     where = f"{host}:{port}" if port is not None else host
     detail = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
     return LayerUnavailable(f"{engine} at {where} is unreachable ({detail})")
+
+
+def outcome_unknown(
+    engine: str, host: str, port: int | None, error: BaseException | str, what: str
+) -> OutcomeUnknown:
+    """An :class:`OutcomeUnknown` for ``what`` (e.g. "send"), naming engine, host and port."""
+    where = f"{host}:{port}" if port is not None else host
+    detail = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
+    return OutcomeUnknown(
+        f"{engine} at {where}: {what} was sent but its reply never came ({detail}); the "
+        "outcome is unknown (it may have been applied) and it was not retried"
+    )
 
 
 class Backoff:

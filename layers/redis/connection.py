@@ -28,8 +28,8 @@ import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from channels_core.exceptions import ImproperlyConfigured, LayerUnavailable
-from channels_core.retry import unavailable
+from channels_core.exceptions import ImproperlyConfigured, LayerUnavailable, OutcomeUnknown
+from channels_core.retry import outcome_unknown, unavailable
 from channels_core.urls import redact
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
@@ -279,6 +279,7 @@ class Shard:
             name: hashlib.sha1(source).hexdigest() for name, source in self._sources.items()
         }
         self._sha_bytes = {name: sha.encode() for name, sha in self.shas.items()}
+        self._names = {sha: name for name, sha in self._sha_bytes.items()}
         self._sentinel: Any = None
         self.client: redis.Redis = self._make_sync()
         self._local = threading.local()
@@ -358,34 +359,50 @@ class Shard:
                 self._connections.add(conn)
         return conn
 
+    def unknown(self, error: BaseException, args: Sequence[Any]) -> OutcomeUnknown:
+        """The error of a call (``args``) that was sent whole but whose reply never came."""
+        script = self._names.get(args[1]) if args[0] == b"EVALSHA" and len(args) > 1 else None
+        name = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+        what = f"the {script!r} script" if script else name
+        return outcome_unknown("Redis", self.host, self.port, error, what)
+
     def execute(self, *args: Any) -> Any:
         """One command on this thread's connection: the lean path of the hot operations.
 
         redis-py's generic ``execute_command`` spends more time choosing a pooled connection
         and wrapping the call than Redis spends running a script; each thread here keeps one
         connection instead. A connection the server closed (a restart) is noticed before
-        sending and reopened; a failure after sending is never retried (a send could be stored
-        twice): it raises :class:`LayerUnavailable` and the next call reconnects.
+        sending and reopened. A failure before the command was sent whole raises
+        :class:`LayerUnavailable` (nothing was applied); one after it raises
+        :class:`OutcomeUnknown`. Neither is retried (a send could be stored twice); the next
+        call reconnects.
         """
         conn = self._connection()
+        sent = False
         try:
             if conn._sock is not None and _stale(conn):
                 conn.disconnect()
             if conn._sock is None:
                 conn.connect()  # the connection class's own (Sentinel: asks for the master)
             conn.send_packed_command(_pack(args), check_health=False)
+            sent = True
             return conn.read_response()
         except redis.exceptions.ResponseError:
             raise  # the reply was read whole: the connection is fine
-        except CONNECTION_ERRORS as error:
-            conn.disconnect()
-            raise self.error(error) from error
         except BaseException as error:
-            conn.disconnect()  # interrupted mid-reply: the connection is out of step
-            if self.closed and isinstance(error, Exception):
-                # close() from another thread pulled the socket from under this call
-                raise self.error(error) from error
-            raise
+            failure = self._failed(conn, error, args if sent else None)
+            if failure is error:
+                raise
+            raise failure from error
+
+    def _failed(self, conn: Any, error: BaseException, sent: Sequence[Any] | None) -> BaseException:
+        """The error to raise for a call that failed on ``conn`` (``sent``: the command, if
+        it had been sent whole); the connection is dropped (it is out of step)."""
+        conn.disconnect()
+        if isinstance(error, CONNECTION_ERRORS) or (self.closed and isinstance(error, Exception)):
+            # (closed: close() from another thread pulled the socket from under this call)
+            return self.error(error) if sent is None else self.unknown(error, sent)
+        return error
 
     def run(self, script: str, args: Iterable[Any]) -> Any:
         """EVALSHA one cached script (loading it if the server answers NOSCRIPT)."""
@@ -414,6 +431,7 @@ class Shard:
         lane = self._lane()
         idle = lane.idle
         conn = idle.pop() if idle else lane.client.connection_pool.make_connection()
+        sent = False
         try:
             if conn.is_connected and _astale(conn):
                 _drop(conn)
@@ -424,20 +442,17 @@ class Shard:
             if writer.transport.get_write_buffer_size():
                 async with asyncio.timeout(conn.socket_timeout):
                     await writer.drain()
+            sent = True
             async with asyncio.timeout(conn.socket_timeout):
                 reply = await conn._parser.read_response()
-        except CONNECTION_ERRORS as error:
-            _drop(conn)
-            raise self.error(error) from error
         except BaseException as error:
             _drop(conn)  # interrupted mid-call: the connection is out of step
             if isinstance(error, asyncio.TimeoutError):
-                raise self.error(
-                    redis.exceptions.TimeoutError(f"no reply within {conn.socket_timeout} s")
-                ) from error
-            if self.closed and isinstance(error, Exception):
-                raise self.error(error) from error
-            raise
+                error = redis.exceptions.TimeoutError(f"no reply within {conn.socket_timeout} s")
+            elif not isinstance(error, CONNECTION_ERRORS):
+                if not (self.closed and isinstance(error, Exception)):
+                    raise
+            raise (self.unknown(error, args) if sent else self.error(error)) from error
         if len(idle) < _MAX_IDLE and not self.closed:
             idle.append(conn)
         else:

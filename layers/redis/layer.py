@@ -11,9 +11,10 @@ from channels_core.exceptions import (
     ChannelFull,
     LayerUnavailable,
     MalformedMessage,
+    OutcomeUnknown,
 )
 from channels_core.inbox import ProcessInbox
-from channels_core.layer import BaseChannelLayer, RawReceived
+from channels_core.layer import BaseChannelLayer, RawReceived, random_token
 from channels_core.options import (
     Option,
     OptionTable,
@@ -38,6 +39,10 @@ MULTI_SHARD_STEP = 0.05
 #: How often (seconds) a layer object asks a script for housekeeping (expiring a few due
 #: queues, sampling counters) and sweeps its local ``!`` buffers.
 HOUSEKEEPING_INTERVAL = 0.1
+#: Most members one ``send_group`` script call delivers to, and most queues one
+#: ``global_statistics`` call looks at (more take several calls, in turn): bounds how long
+#: one call holds the server.
+GROUP_CHUNK = 1000
 #: How many due queues one housekeeping pass expires (the rest wait for the next pass).
 HOUSEKEEPING_SWEEP = b"100"
 #: A receive serves a ``!`` prefix from its local buffers without asking the server only if
@@ -561,6 +566,7 @@ class RedisChannelLayer(BaseChannelLayer):
     def _send_group(self, group: str, payload: bytes) -> None:
         if self._cipher is not None:
             payload = self._cipher.encrypt(payload)
+        token = random_token()
         args = (
             self._ns_bytes,
             group,
@@ -568,9 +574,22 @@ class RedisChannelLayer(BaseChannelLayer):
             self.capacity,
             self._expiry_ms,
             self._group_expiry_ms,
+            GROUP_CHUNK,
+            token,
         )
-        for shard in self._shards:  # one round trip per shard, whatever the group's size
-            shard.run("send_group", args)
+        for shard in self._shards:
+            # One round trip per shard for groups up to GROUP_CHUNK members. A larger group
+            # takes one bounded call per chunk, in turn, so the server serves its other
+            # clients in between (it would not between pipelined calls: Redis runs what one
+            # client pipelined back to back). Never retried (at most once).
+            total = shard.run("send_group", (*args, 0))[3]
+            for part in range(1, (total + GROUP_CHUNK - 1) // GROUP_CHUNK):
+                try:
+                    shard.run("send_group", (*args, part))
+                except LayerUnavailable as error:  # earlier parts were delivered
+                    if isinstance(error, OutcomeUnknown):
+                        raise
+                    raise shard.unknown(error, ("send_group",)) from error
 
     # -- flush, statistics, sessions, close -----------------------------------------------------
 
@@ -595,10 +614,17 @@ class RedisChannelLayer(BaseChannelLayer):
         count = full = 0
         malformed = self._malformed
         sent_rate = full_rate = 0.0
+        token = random_token()
         for shard in self._shards:
-            reply = shard.run("global_stats", (self._ns_bytes,))
+            args = (self._ns_bytes, GROUP_CHUNK, token)
+            reply = shard.run("global_stats", (*args, 0))
             shard_pending, oldest, shard_count, shard_full, sent, refused, window, now = reply[:8]
             malformed += reply[8]
+            for part in range(1, (reply[9] + GROUP_CHUNK - 1) // GROUP_CHUNK):
+                more = shard.run("global_stats", (*args, part))  # bounded calls, in turn
+                shard_pending += more[0]
+                if more[1] and (not oldest or more[1] < oldest):
+                    oldest = more[1]
             pending += shard_pending
             if oldest:
                 max_age = max(max_age, (now - (oldest - self._expiry_ms)) / 1000)

@@ -137,9 +137,10 @@ local function lib()
     redis.call('PEXPIRE', ns .. 'st', DAY)
     redis.call('PEXPIRE', ns .. 'x', DAY)
   end
-  function L.lapse(group, now, group_expiry)
+  -- remove (at most ``limit``) memberships of a group older than the group expiry
+  function L.lapse(group, now, group_expiry, limit)
     local gkey = ns .. 'g:' .. group
-    local old = redis.call('ZRANGEBYSCORE', gkey, '-inf', now - group_expiry)
+    local old = redis.call('ZRANGEBYSCORE', gkey, '-inf', now - group_expiry, 'LIMIT', 0, limit)
     for _, ch in ipairs(old) do
       redis.call('ZREM', gkey, ch)
       redis.call('HDEL', ns .. 'gc:' .. group, ch)
@@ -295,29 +296,53 @@ GROUP_CHANNELS = (
     + r"""
 local now = now_ms()
 lib().housekeeping(now, SWEEP)
-lib().lapse(ARGV[2], now, tonumber(ARGV[3]))
-return redis.call('ZRANGE', ns .. 'g:' .. ARGV[2], 0, -1)
+lib().lapse(ARGV[2], now, tonumber(ARGV[3]), SWEEP)
+return redis.call('ZRANGEBYSCORE', ns .. 'g:' .. ARGV[2], '(' .. (now - tonumber(ARGV[3])), '+inf')
 """
 )
 
-#: ARGV: ns, group, payload, default capacity, expiry ms, group expiry ms.
-#: Returns {delivered, skipped because full, now}. Members sharing a queue (the ``!`` channels
-#: of one process) are appended with one RPUSH.
+#: ARGV: ns, group, payload, default capacity, expiry ms, group expiry ms, chunk, token, part.
+#: Bounded work per call: part ``0`` lapses old memberships and delivers to the first
+#: ``chunk`` live members; if there are more, it first copies the live members into a
+#: snapshot (``gs:<token>``, one minute TTL; ZRANGESTORE, native code), and part ``k``
+#: delivers to the ``k``-th chunk of that snapshot; the last part deletes it. A member is in
+#: exactly one part, whatever group_add/discard run meanwhile: never twice. Returns
+#: {delivered, skipped because full, now, live members}. Members sharing a queue (the ``!``
+#: channels of one process) are appended with one RPUSH.
 SEND_GROUP = (
     _LIB
     + r"""
 local group, payload = ARGV[2], ARGV[3]
-local default_cap, expiry = tonumber(ARGV[4]), tonumber(ARGV[5])
+local default_cap, expiry, gexp = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local chunk, part = tonumber(ARGV[7]), tonumber(ARGV[9])
+local snapshot = ns .. 'gs:' .. ARGV[8]
 local now = now_ms()
-lib().housekeeping(now, SWEEP)
-lib().lapse(group, now, tonumber(ARGV[6]))
-local members = redis.call('ZRANGE', ns .. 'g:' .. group, 0, -1)
-if #members == 0 then return {0, 0, now} end
+local members, total
+if part == 0 then
+  lib().housekeeping(now, SWEEP)
+  lib().lapse(group, now, gexp, chunk)
+  local gkey = ns .. 'g:' .. group
+  local live = '(' .. (now - gexp)
+  total = redis.call('ZCOUNT', gkey, live, '+inf')
+  if total > chunk then
+    redis.call('ZRANGESTORE', snapshot, gkey, live, '+inf', 'BYSCORE')
+    redis.call('PEXPIRE', snapshot, 60000)
+    members = redis.call('ZRANGE', snapshot, 0, chunk - 1)
+  else
+    members = redis.call('ZRANGEBYSCORE', gkey, live, '+inf')
+  end
+else
+  local start = part * chunk
+  members = redis.call('ZRANGE', snapshot, start, start + chunk - 1)
+  total = redis.call('ZCARD', snapshot)
+  if start + chunk >= total then redis.call('DEL', snapshot) end
+end
+if #members == 0 then return {0, 0, now, total} end
 local caps = {}
 for first = 1, #members, 4000 do
   local last = math.min(first + 3999, #members)
-  local part = redis.call('HMGET', ns .. 'gc:' .. group, unpack(members, first, last))
-  for k = 1, #part do caps[first + k - 1] = part[k] end
+  local got = redis.call('HMGET', ns .. 'gc:' .. group, unpack(members, first, last))
+  for k = 1, #got do caps[first + k - 1] = got[k] end
 end
 local deadline = now + expiry
 local head = deadline .. ':'
@@ -363,19 +388,40 @@ for _, queue in ipairs(order) do
   delivered = delivered + n
   full = full + q.full
 end
-return {delivered, full, now}
+return {delivered, full, now, total}
 """
 )
 
-#: ARGV: ns. Returns {pending, oldest deadline or 0, count, full, sent over the sampled window,
-#: refused over it, window seconds, now, entries dropped as malformed}.
+#: ARGV: ns, chunk, token, part. Returns {pending, oldest deadline or 0, count, full, sent
+#: over the sampled window, refused over it, window seconds, now, entries dropped as
+#: malformed, queues}. Bounded work per call: part ``0`` looks at the first ``chunk`` queues
+#: of the expiry index (with more, it copies the index into a snapshot ``gs:<token>`` first,
+#: as SEND_GROUP does); part ``k`` (pending and oldest only) at the ``k``-th chunk of it.
 GLOBAL_STATS = (
     _LIB
     + r"""
+local chunk, part = tonumber(ARGV[2]), tonumber(ARGV[4])
+local snapshot = ns .. 'gs:' .. ARGV[3]
 local now = now_ms()
-lib().housekeeping(now, SWEEP)
+local queues, total
+if part == 0 then
+  lib().housekeeping(now, SWEEP)
+  total = redis.call('ZCARD', ns .. 'x')
+  if total > chunk then
+    redis.call('ZRANGESTORE', snapshot, ns .. 'x', 0, -1)
+    redis.call('PEXPIRE', snapshot, 60000)
+    queues = redis.call('ZRANGE', snapshot, 0, chunk - 1)
+  else
+    queues = redis.call('ZRANGE', ns .. 'x', 0, -1)
+  end
+else
+  local start = part * chunk
+  queues = redis.call('ZRANGE', snapshot, start, start + chunk - 1)
+  total = redis.call('ZCARD', snapshot)
+  if start + chunk >= total then redis.call('DEL', snapshot) end
+end
 local pending, oldest = 0, 0
-for _, queue in ipairs(redis.call('ZRANGE', ns .. 'x', 0, -1)) do
+for _, queue in ipairs(queues) do
   local qkey = ns .. 'q:' .. queue
   local len = redis.call('LLEN', qkey)
   if len > 0 then
@@ -384,6 +430,7 @@ for _, queue in ipairs(redis.call('ZRANGE', ns .. 'x', 0, -1)) do
     if d and (oldest == 0 or d < oldest) then oldest = d end
   end
 end
+if part > 0 then return {pending, oldest, 0, 0, 0, 0, 0, now, 0, total} end
 local count, full, bad = 0, 0, 0
 local fields = redis.call('HGETALL', ns .. 'st')
 for k = 1, #fields, 2 do
@@ -416,7 +463,7 @@ if best ~= nil then
   refused = full - tonumber(string.sub(sample, space + 1))
   window = sec - best
 end
-return {pending, oldest, count, full, sent, refused, window, now, bad}
+return {pending, oldest, count, full, sent, refused, window, now, bad, total}
 """
 )
 
