@@ -8,7 +8,10 @@ For every message: build a :class:`~channels_core.message.Message`, ask the rout
 * ``ConsumeLater`` raised by the consumer discards its buffered sends (the consumer will run
   again and send them then) and re-sends the message at the back of its channel with
   ``__retries__`` incremented; after ``max_retries`` (10) re-queues the message is dropped with a
-  warning. A full channel drops it with a warning too.
+  warning. A re-queue that fails (the channel is full, ``__retries__`` pushes the message over
+  ``message_size_limit``, the layer is unavailable, ...) drops it with a log entry too.
+* Nothing raised outside a consumer ends a worker thread: an error while routing a message is
+  logged and the message counted as ``dropped``; a failing ``on_message`` callback is logged.
 * Any other exception is logged with its traceback; the buffered sends are flushed; the worker
   goes on with the next message.
 * A consumer may set the message aside to run later by itself (``enforce_ordering`` parks an
@@ -170,7 +173,20 @@ class Worker:
                 continue
             failures = 0
             if channel is not None:
-                self.handle(channel, content)
+                self._handle_safely(channel, content)
+
+    def _handle_safely(self, channel: str, content: dict[str, Any]) -> None:
+        """:meth:`handle`, with any exception raised outside the consumer (routing, building
+        the message, a bug) logged and the message counted as dropped: it never ends the
+        worker thread."""
+        try:
+            self.handle(channel, content)
+        except Exception:
+            logger.exception(
+                "handling a message on %r failed outside its consumer: dropped", channel
+            )
+            with self._stats_lock:
+                self.stats[DROPPED] += 1
 
     # -- one message --------------------------------------------------------------------------
 
@@ -215,13 +231,25 @@ class Worker:
         except ChannelFull:
             logger.warning("cannot re-queue a message on %r: the channel is full; dropped", channel)
             return DROPPED
+        except Exception as error:  # MessageTooLarge (the retry count), LayerUnavailable, ...
+            logger.error(
+                "cannot re-queue a message on %r for consumer %s: %s: %s; dropped",
+                channel,
+                _name(consumer),
+                type(error).__name__,
+                error,
+            )
+            return DROPPED
         return RETRIED
 
     def _count(self, outcome: str, channel: str) -> str:
         with self._stats_lock:
             self.stats[outcome] += 1
         if self.on_message is not None:
-            self.on_message(outcome, channel)
+            try:
+                self.on_message(outcome, channel)
+            except Exception:
+                logger.exception("the on_message callback failed for a message on %r", channel)
         return outcome
 
     # -- signals ------------------------------------------------------------------------------

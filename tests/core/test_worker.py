@@ -21,9 +21,11 @@ from channels_core import (
     Group,
     ImproperlyConfigured,
     LayerUnavailable,
+    MessageTooLarge,
     route,
 )
 from channels_core.manager import ChannelLayerWrapper
+from channels_core.routing import Router
 from channels_core.worker import Worker, select_channels
 from tests.core.corekit import memory_wrapper, running_worker, wait_for
 
@@ -346,3 +348,117 @@ def test_process_specific_channels_are_routed_by_their_prefix() -> None:
         layer.send(name, {})
         wait_for(lambda: worker.stats["consumed"] == 1)
     assert got == [name]
+
+
+# -- nothing raised outside a consumer ends a worker thread --------------------------------------
+
+
+def largest_accepted_payload(layer: Any, channel: str) -> dict[str, Any]:
+    """A message the layer just accepts: one more field (``__retries__``) pushes it over."""
+    size = layer.message_size_limit
+    while size > 0:
+        content = {"data": b"x" * size}
+        try:
+            layer.send(channel, content)
+        except MessageTooLarge:
+            size -= 1
+            continue
+        assert layer.receive([channel]) == (channel, content)
+        return content
+    raise AssertionError("the layer accepts no payload at all")
+
+
+def test_a_requeue_over_the_size_limit_is_dropped_and_the_worker_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def later(message: Any) -> None:
+        if "data" in message:
+            raise ConsumeLater()
+        message.reply_channel.send({"ok": True})
+
+    layer = memory_wrapper([route("in", later)], message_size_limit=2048)
+    big = largest_accepted_payload(layer, "in")
+    with running_worker(layer) as worker:
+        layer.send("in", big)
+        layer.send("in", {"reply_channel": "rep"})
+        wait_for(lambda: worker.stats["dropped"] == 1 and worker.stats["consumed"] == 1)
+    assert "cannot re-queue a message on 'in'" in caplog.text
+    assert "MessageTooLarge" in caplog.text
+    assert layer.receive(["rep"]) == ("rep", {"ok": True})
+
+
+class RequeueFailsLayer:
+    """A real layer whose sends of re-queued messages fail like a broker blip."""
+
+    def __init__(self, layer: Any, error: Exception) -> None:
+        self.layer = layer
+        self.error = error
+
+    def send(self, channel: str, content: dict[str, Any]) -> None:
+        if "__retries__" in content:
+            raise self.error
+        self.layer.send(channel, content)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.layer, name)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [LayerUnavailable("cannot reach 127.0.0.1:1 (test)"), RuntimeError("a layer bug")],
+    ids=["unavailable", "bug"],
+)
+def test_a_requeue_the_layer_refuses_is_dropped_and_the_worker_goes_on(
+    caplog: pytest.LogCaptureFixture, error: Exception
+) -> None:
+    def later(message: Any) -> None:
+        if message.get("later"):
+            raise ConsumeLater()
+        message.reply_channel.send({"ok": True})
+
+    inner = memory_wrapper([route("in", later)])
+    layer = ChannelLayerWrapper(RequeueFailsLayer(inner.channel_layer, error), "t", inner.routing)
+    with running_worker(layer) as worker:
+        inner.send("in", {"later": True})
+        inner.send("in", {"reply_channel": "rep"})
+        wait_for(lambda: worker.stats["dropped"] == 1 and worker.stats["consumed"] == 1)
+    assert type(error).__name__ in caplog.text
+    assert inner.receive(["rep"]) == ("rep", {"ok": True})
+
+
+class PoisonRouter(Router):
+    """A router with a bug that only some messages trigger."""
+
+    def match(self, message: Any) -> Any:
+        if message.get("poison"):
+            raise RuntimeError("router bug")
+        return super().match(message)
+
+
+def test_an_error_outside_the_consumer_is_dropped_and_the_thread_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    routing = [route("in", lambda m: m.reply_channel.send({"n": m["n"]}))]
+    layer = memory_wrapper(routing)
+    layer._router = PoisonRouter(routing)
+    with running_worker(layer) as worker:
+        for n in range(3):
+            layer.send("in", {"poison": True, "n": n})
+            layer.send("in", {"n": n, "reply_channel": "rep"})
+        wait_for(lambda: worker.stats["dropped"] == 3 and worker.stats["consumed"] == 3)
+    assert caplog.text.count("failed outside its consumer") == 3
+    assert sorted(layer.receive(["rep"])[1]["n"] for _ in range(3)) == [0, 1, 2]
+
+
+def test_a_failing_on_message_callback_is_logged_and_the_thread_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def callback(outcome: str, channel: str) -> None:
+        raise RuntimeError("callback bug")
+
+    layer = memory_wrapper([route("in", lambda m: None)])
+    with running_worker(layer, on_message=callback) as worker:
+        for _ in range(3):
+            layer.send("in", {})
+        wait_for(lambda: worker.stats["consumed"] == 3)
+    assert caplog.text.count("the on_message callback failed") == 3
