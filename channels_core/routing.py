@@ -3,8 +3,9 @@
 ``route(channel, consumer, **filters)``
     Sends messages of ``channel`` to ``consumer`` (a callable or its dotted path). Each filter
     is a regular expression matched against the message field of that name, which must be a
-    ``str``. Matching is **anchored at the start** (``re.match`` semantics): ``path=r"/chat/"``
-    and ``path=r"^/chat/"`` mean the same thing, a leading ``^`` is allowed but not required.
+    ``str`` or UTF-8 ``bytes`` (decoded first; undecodable bytes match no route). Matching is
+    **anchored at the start** (``re.match`` semantics): ``path=r"/chat/"`` and
+    ``path=r"^/chat/"`` mean the same thing, a leading ``^`` is allowed but not required.
     Add ``$`` to match the whole value. Named groups become keyword arguments of the consumer.
     Unnamed groups are rejected (their values would have no name): use ``(?P<name>...)`` or
     ``(?:...)``.
@@ -18,8 +19,9 @@
 
 A :class:`Router` holds a routing list: ``router.channels`` is the set of channel names it can
 handle and ``router.match(message)`` returns ``(consumer, kwargs)`` for the first route that
-matches, in list order, or ``None``. A route for a process-specific prefix (``"ws.send!"``)
-matches messages received on any full name under it.
+matches, in list order, or ``None``; ``router.add_route(entry)`` appends one more entry. A
+route for a process-specific prefix (``"ws.send!"``) matches messages received on any full name
+under it.
 """
 
 from __future__ import annotations
@@ -42,10 +44,11 @@ def _compile_filters(filters: Mapping[str, Any], what: str) -> list[tuple[str, r
     for field, pattern in filters.items():
         if isinstance(pattern, re.Pattern):
             regex = pattern
-        elif isinstance(pattern, str):
+        elif isinstance(pattern, (str, bytes)):
             try:
-                regex = re.compile(pattern)
-            except re.error as error:
+                text = pattern.decode() if isinstance(pattern, bytes) else pattern
+                regex = re.compile(text)
+            except (re.error, UnicodeDecodeError) as error:
                 raise ImproperlyConfigured(
                     f"{what}: filter {field}={pattern!r} is not a valid regex: {error}"
                 ) from None
@@ -65,21 +68,35 @@ def _compile_filters(filters: Mapping[str, Any], what: str) -> list[tuple[str, r
 
 def _match_filters(
     filters: list[tuple[str, re.Pattern[str]]], content: Mapping[str, Any]
-) -> tuple[Kwargs, dict[str, int]] | None:
-    """The named groups of every filter (each anchored at the start of its field) and where each
-    match ended; None if a field is missing, not a str, or does not match."""
+) -> tuple[Kwargs, dict[str, str]] | None:
+    """The named groups of every filter (each anchored at the start of its field) and what
+    follows each match; None if a field is missing, not text, or does not match."""
     kwargs: Kwargs = {}
-    ends: dict[str, int] = {}
+    rests: dict[str, str] = {}
     for field, regex in filters:
-        value = content.get(field)
-        if not isinstance(value, str):
+        value = field_text(content.get(field))
+        if value is None:
             return None
         found = regex.match(value)
         if found is None:
             return None
         kwargs.update(found.groupdict())
-        ends[field] = found.end()
-    return kwargs, ends
+        rests[field] = value[found.end() :]
+    return kwargs, rests
+
+
+def field_text(value: Any) -> str | None:
+    """A message field as text for the filters: a ``str``, or ``bytes`` decoded as UTF-8
+    (servers and tests of the Channels 1.x era send ``path`` as bytes); None for anything
+    else, undecodable bytes included (no route matches them)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return None
 
 
 def _resolve_consumer(consumer: Any, what: str) -> Consumer:
@@ -167,11 +184,8 @@ class Include:
             matched = _match_filters(self.prefix_filters, content)
             if matched is None:
                 return None
-            kwargs, ends = matched
-            stripped = dict(content)
-            for field, end in ends.items():
-                stripped[field] = content[field][end:]  # the inner routes see the rest
-            content = stripped
+            kwargs, rests = matched
+            content = {**content, **rests}  # the inner routes see the rest
         for entry in self._index.get(channel, ()):
             result = entry.match(channel, content)
             if result is not None:
@@ -234,6 +248,15 @@ class Router:
 
     def __init__(self, routing: Any) -> None:
         self.entries = _entries(routing, "ROUTING")
+        self._reindex()
+
+    def add_route(self, entry: Any) -> None:
+        """Append ``entry`` (a ``route()``, ``route_class()`` or ``include()``) to the routing:
+        it is tried after every existing entry."""
+        self.entries.extend(_entries([entry], "Router.add_route"))
+        self._reindex()
+
+    def _reindex(self) -> None:
         self._index = _index(self.entries)
         self.channels: set[str] = set(self._index)
 

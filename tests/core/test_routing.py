@@ -61,11 +61,77 @@ def test_named_groups_become_kwargs_from_every_filter() -> None:
     assert router.match(msg("http.request", path="/book/42", method="POST")) is None
 
 
-def test_missing_or_non_str_field_does_not_match() -> None:
+def test_missing_or_non_text_field_does_not_match() -> None:
     router = Router([route("http.request", consumer_a, path=r"^/")])
     assert router.match(msg("http.request")) is None
-    assert router.match(msg("http.request", path=b"/bytes")) is None
     assert router.match(msg("http.request", path=3)) is None
+    assert router.match(msg("http.request", path=None)) is None
+
+
+def test_a_bytes_field_is_matched_as_utf8_text() -> None:
+    # Servers and tests of the Channels 1.x era send the http.request path as bytes.
+    router = Router([route("http.request", consumer_a, path=r"^/caf\u00e9/(?P<n>\d+)$")])
+    match = router.match(msg("http.request", path="/café/7".encode()))
+    assert match == (consumer_a, {"n": "7"})
+    assert isinstance(match[1]["n"], str)
+
+
+def test_undecodable_bytes_match_no_route() -> None:
+    router = Router([route("http.request", consumer_a, path=r"^/")])
+    assert router.match(msg("http.request", path=b"/\xff\xfe")) is None
+
+
+def test_include_strips_a_bytes_prefix_and_the_inner_routes_see_text() -> None:
+    router = Router(
+        [
+            include(
+                [route("websocket.connect", consumer_a, path=r"^/(?P<room>\w+)/$")], path="^/chat"
+            )
+        ]
+    )
+    assert router.match(msg("websocket.connect", path=b"/chat/lobby/")) == (
+        consumer_a,
+        {"room": "lobby"},
+    )
+    assert router.match(msg("websocket.connect", path=b"/chat\xff/lobby/")) is None
+
+
+def test_a_bytes_pattern_is_accepted_like_text() -> None:
+    router = Router([route("http.request", consumer_a, path=rb"^/a$")])
+    assert router.match(msg("http.request", path="/a")) == (consumer_a, {})
+
+
+def test_add_route_appends_after_every_existing_entry() -> None:
+    router = Router([route("http.request", consumer_a, path=r"^/a")])
+    router.add_route(route("http.request", consumer_b))
+    router.add_route(route("websocket.connect", consumer_c))
+    assert router.channels == {"http.request", "websocket.connect"}
+    assert router.match(msg("http.request", path="/a")) == (consumer_a, {})
+    assert router.match(msg("http.request", path="/b")) == (consumer_b, {})
+    assert router.match(msg("websocket.connect", path="/")) == (consumer_c, {})
+    with pytest.raises(ImproperlyConfigured, match=r"Router.add_route: routing\[0\]"):
+        router.add_route(consumer_a)
+
+
+class RoomConsumer(BaseConsumer):
+    method_mapping = {"websocket.connect": "connect"}
+
+    def connect(self, message: Any, **kwargs: Any) -> None: ...
+
+
+def test_as_route_routes_the_class_or_a_subclass_with_attributes() -> None:
+    plain = RoomConsumer.as_route(path=r"^/rooms/(?P<room>\w+)")
+    assert plain.consumer is RoomConsumer
+    router = Router([plain])
+    assert router.match(msg("websocket.connect", path="/rooms/x")) == (RoomConsumer, {"room": "x"})
+    custom = RoomConsumer.as_route(attrs={"channel_session": True}, path=r"^/s")
+    assert custom.consumer is not RoomConsumer
+    assert issubclass(custom.consumer, RoomConsumer)
+    assert custom.consumer.__name__ == "RoomConsumer"
+    assert custom.consumer.channel_session is True
+    assert RoomConsumer.channel_session is False
+    with pytest.raises(ImproperlyConfigured, match=r"as_route\(attrs=\.\.\.\): must be a dict"):
+        RoomConsumer.as_route(attrs=[("channel_session", True)])  # type: ignore[arg-type]
 
 
 def test_positional_groups_are_rejected_with_a_clear_error() -> None:
