@@ -1,6 +1,10 @@
 """Consumer decorators that keep per-connection state: ``channel_session`` and
 ``enforce_ordering``.
 
+Both decorate consumer functions and methods alike: the message is the first ``Message``
+argument, and a call without one raises ``ValueError`` naming the decorator (see
+:mod:`channels_core.decorators`).
+
 ``channel_session``
     Gives the consumer ``message.channel_session``, a dict persisted per ``reply_channel``:
     every message carrying the same reply channel sees the same session (for a WebSocket, the
@@ -39,7 +43,9 @@
     order, everything waiting for that reply channel goes back onto its original channel, so
     a waiting message is retried when its turn may have come, never in a busy loop, and
     without using the worker's ``ConsumeLater`` retries (the worker counts it as ``parked``).
-    The re-sends are buffered like the consumer's own sends, so they go out after its replies.
+    The consumer's own replies are sent before the next expected order is saved, so they go
+    out before the connection's next message can run (on any worker); the re-sends are
+    buffered after them.
     The wait channel is an ordinary channel of the layer: its capacity and ``expiry`` apply,
     so messages waiting for a gap that never fills expire with the layer's expiry. When the
     wait channel is full, the message falls back to ``ConsumeLater`` (and the worker's retry
@@ -55,7 +61,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import inspect
 import logging
@@ -63,7 +68,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from .channel import Channel
+from .channel import Channel, buffered_sends, flush_sends
+from .decorators import Around, Proceed, compose, consumer_decorator, consumer_name
 from .exceptions import ChannelFull, ConsumeLater, ImproperlyConfigured
 from .loading import import_object
 from .names import MAX_NAME_LENGTH
@@ -105,6 +111,14 @@ class ChannelSession(dict):
 
     def _touch(self) -> None:
         self.modified = True
+
+    def flush(self) -> None:
+        """Empty the session (Django's session API: ``django.contrib.auth`` logs a user out
+        of a session with it); saved as empty by the decorator."""
+        self.clear()
+
+    def cycle_key(self) -> None:
+        """Django's session API; a channel session's key is its reply channel: nothing to do."""
 
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
@@ -198,6 +212,33 @@ def session_for_reply_channel(channel_layer: Any, reply_channel: str) -> Channel
 # -- decorators -------------------------------------------------------------------------------
 
 
+def channel_session_around(consumer: Any, allow_reply_less: bool = False) -> Around:
+    """What ``channel_session`` does around ``consumer`` (other decorators compose it)."""
+
+    def around(message: Any, proceed: Proceed) -> Any:
+        if getattr(message, "channel_session", None) is not None:
+            return proceed()  # an outer decorator owns it
+        reply_channel = message.reply_channel
+        if reply_channel is None:
+            if allow_reply_less:
+                message.channel_session = None
+                return proceed()
+            raise ValueError(
+                f"{consumer_name(consumer)} uses @channel_session but the message on "
+                f"{message.channel.name!r} has no reply_channel; use "
+                "@channel_session(allow_reply_less=True) to accept such messages"
+            )
+        session = session_for_reply_channel(message.channel_layer, reply_channel.name)
+        message.channel_session = session
+        try:
+            return proceed()
+        finally:
+            if session.modified:
+                session.save()
+
+    return around
+
+
 @overload
 def channel_session(func: F) -> F: ...
 @overload
@@ -205,34 +246,45 @@ def channel_session(*, allow_reply_less: bool = False) -> Callable[[F], F]: ...
 
 
 def channel_session(func: Any = None, *, allow_reply_less: bool = False) -> Any:
-    """Give the consumer ``message.channel_session``, persisted per reply channel."""
+    """Give the consumer (function or method) ``message.channel_session``, persisted per reply
+    channel."""
 
     def decorator(consumer: F) -> F:
-        @functools.wraps(consumer)
-        def inner(message: Any, *args: Any, **kwargs: Any) -> Any:
-            if getattr(message, "channel_session", None) is not None:
-                return consumer(message, *args, **kwargs)  # an outer decorator owns it
-            reply_channel = message.reply_channel
-            if reply_channel is None:
-                if allow_reply_less:
-                    message.channel_session = None
-                    return consumer(message, *args, **kwargs)
-                raise ValueError(
-                    f"{getattr(consumer, '__qualname__', consumer)} uses @channel_session but "
-                    f"the message on {message.channel.name!r} has no reply_channel; use "
-                    "@channel_session(allow_reply_less=True) to accept such messages"
-                )
-            session = session_for_reply_channel(message.channel_layer, reply_channel.name)
-            message.channel_session = session
-            try:
-                return consumer(message, *args, **kwargs)
-            finally:
-                if session.modified:
-                    session.save()
-
-        return inner  # type: ignore[return-value]
+        around = channel_session_around(consumer, allow_reply_less)
+        return consumer_decorator("channel_session", consumer, around)
 
     return decorator(func) if func is not None else decorator
+
+
+def ordering_around(consumer: Any, slight: bool = False) -> Around:
+    """What ``enforce_ordering`` does around ``consumer``, the channel session included."""
+    name = consumer_name(consumer)
+
+    def in_order(message: Any, proceed: Proceed) -> Any:
+        message.content.pop(ORIGINAL_CHANNEL_KEY, None)  # never shown to a consumer
+        order = message.content.get("order")
+        if isinstance(order, bool) or not isinstance(order, int):
+            raise ValueError(
+                f"{name} uses @enforce_ordering but the message on "
+                f"{message.channel.name!r} has no integer 'order' (got {order!r})"
+            )
+        next_order = message.channel_session.get(NEXT_ORDER_KEY, 0)
+        if slight and next_order > 0:
+            return proceed()  # connected: run as they come
+        if order == next_order:
+            return _run_in_turn(proceed, message, order)
+        if order < next_order:
+            logger.warning(
+                "message on %r with order %d was already consumed (next is %d): dropped",
+                message.channel.name,
+                order,
+                next_order,
+            )
+            return None
+        _park(message, order, next_order)
+        return None
+
+    return compose(channel_session_around(consumer), in_order)
 
 
 @overload
@@ -245,36 +297,7 @@ def enforce_ordering(func: Any = None, *, slight: bool = False) -> Any:
     """Run a connection's messages in their ``order`` (strict) or connect-first (slight)."""
 
     def decorator(consumer: F) -> F:
-        name = getattr(consumer, "__qualname__", consumer)
-
-        @channel_session
-        @functools.wraps(consumer)
-        def inner(message: Any, *args: Any, **kwargs: Any) -> Any:
-            message.content.pop(ORIGINAL_CHANNEL_KEY, None)  # never shown to a consumer
-            order = message.content.get("order")
-            if isinstance(order, bool) or not isinstance(order, int):
-                raise ValueError(
-                    f"{name} uses @enforce_ordering but the message on "
-                    f"{message.channel.name!r} has no integer 'order' (got {order!r})"
-                )
-            session = message.channel_session
-            next_order = session.get(NEXT_ORDER_KEY, 0)
-            if slight and next_order > 0:
-                return consumer(message, *args, **kwargs)  # connected: run as they come
-            if order == next_order:
-                return _run_in_turn(consumer, message, order, args, kwargs)
-            if order < next_order:
-                logger.warning(
-                    "message on %r with order %d was already consumed (next is %d): dropped",
-                    message.channel.name,
-                    order,
-                    next_order,
-                )
-                return None
-            _park(message, order, next_order)
-            return None
-
-        return inner  # type: ignore[return-value]
+        return consumer_decorator("enforce_ordering", consumer, ordering_around(consumer, slight))
 
     return decorator(func) if func is not None else decorator
 
@@ -332,22 +355,18 @@ def release_waiting(channel_layer: Any, reply_channel: str) -> int:
             )
 
 
-def _run_in_turn(
-    consumer: Callable[..., Any],
-    message: Any,
-    order: int,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> Any:
+def _run_in_turn(proceed: Proceed, message: Any, order: int) -> Any:
     """Run the expected message, then save the next order and release what waits for it."""
     moved_on = True
     try:
-        return consumer(message, *args, **kwargs)
+        return proceed()
     except ConsumeLater:
         moved_on = False  # it comes back with the same order: still the one expected
         raise
     finally:
         if moved_on:
+            with buffered_sends() as replies:  # the buffer of the worker's consumer call
+                flush_sends(replies)  # out before the next message of the connection can run
             session = message.channel_session
             session[NEXT_ORDER_KEY] = order + 1
             session.save()  # before looking at the wait channel: see _park

@@ -1,6 +1,9 @@
 """Django's sessions for consumers: ``http_session``, ``channel_and_http_session`` and
 ``DjangoSessionStore``.
 
+The decorators take consumer functions and methods (the message is the first ``Message``
+argument; see :mod:`channels_core.decorators`).
+
 ``http_session``
     Gives the consumer ``message.http_session``: the Django session (``SESSION_ENGINE``) whose
     key is in the ``session_key`` query-string parameter or, failing that, in the
@@ -30,7 +33,6 @@
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import math
 from collections.abc import Callable
@@ -42,17 +44,20 @@ from django.conf import settings
 from django.contrib.sessions.backends.base import CreateError
 
 from .. import codec
+from ..decorators import Around, Proceed, compose, consumer_decorator
 from ..exceptions import ImproperlyConfigured
 from ..session_store import SessionData, SessionStore
-from ..sessions import channel_session
+from ..sessions import channel_session_around
 from .http_message import InvalidRequestMessage, cookies, query_params
 
 __all__ = [
     "HTTP_SESSION_KEY",
     "DjangoSessionStore",
     "channel_and_http_session",
+    "channel_and_http_session_around",
     "existing_session",
     "http_session",
+    "http_session_around",
     "session_key_of",
 ]
 
@@ -97,43 +102,54 @@ def _save_if_modified(session: Any) -> None:
         session.save()
 
 
-def http_session(func: F) -> F:
-    """Give the consumer ``message.http_session`` (see the module doc)."""
+def http_session_around(consumer: Any) -> Around:
+    """What ``http_session`` does around ``consumer`` (other decorators compose it)."""
 
-    @functools.wraps(func)
-    def inner(message: Any, *args: Any, **kwargs: Any) -> Any:
+    def around(message: Any, proceed: Proceed) -> Any:
         if getattr(message, "http_session", None) is not None:
-            return func(message, *args, **kwargs)  # an outer decorator owns it
+            return proceed()  # an outer decorator owns it
         session = existing_session(session_key_of(message))
         message.http_session = session
-        result = func(message, *args, **kwargs)
+        result = proceed()
         _save_if_modified(session)
         return result
 
-    return inner  # type: ignore[return-value]
+    return around
+
+
+def http_session(func: F) -> F:
+    """Give the consumer (function or method) ``message.http_session`` (see the module doc)."""
+    return consumer_decorator("http_session", func, http_session_around(func))
+
+
+def _hydrate_http_session(message: Any, proceed: Proceed) -> Any:
+    """Inside a channel session: the http session from the headers on connect (its key kept
+    in the channel session), from the kept key on the following messages."""
+    store = message.channel_session
+    if "headers" in message.content:
+        session = existing_session(session_key_of(message))
+        if session is not None:
+            store[HTTP_SESSION_KEY] = session.session_key
+        elif HTTP_SESSION_KEY in store:
+            del store[HTTP_SESSION_KEY]
+    else:
+        session = existing_session(store.get(HTTP_SESSION_KEY))
+    message.http_session = session
+    result = proceed()
+    _save_if_modified(session)
+    return result
+
+
+def channel_and_http_session_around(consumer: Any) -> Around:
+    """What ``channel_and_http_session`` does around ``consumer``."""
+    return compose(channel_session_around(consumer), _hydrate_http_session)
 
 
 def channel_and_http_session(func: F) -> F:
     """``channel_session`` + ``http_session``, the http session key kept per connection."""
-
-    @channel_session
-    @functools.wraps(func)
-    def inner(message: Any, *args: Any, **kwargs: Any) -> Any:
-        store = message.channel_session
-        if "headers" in message.content:
-            session = existing_session(session_key_of(message))
-            if session is not None:
-                store[HTTP_SESSION_KEY] = session.session_key
-            elif HTTP_SESSION_KEY in store:
-                del store[HTTP_SESSION_KEY]
-        else:
-            session = existing_session(store.get(HTTP_SESSION_KEY))
-        message.http_session = session
-        result = func(message, *args, **kwargs)
-        _save_if_modified(session)
-        return result
-
-    return inner  # type: ignore[return-value]
+    return consumer_decorator(
+        "channel_and_http_session", func, channel_and_http_session_around(func)
+    )
 
 
 class DjangoSessionStore(SessionStore):

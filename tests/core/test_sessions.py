@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from channels_core import ConsumeLater, Message, channel_session, enforce_ordering, route
+from channels_core import ConsumeLater, Message, channel_session, enforce_ordering, route, sessions
 from channels_core.loading import load_layer
 from channels_core.manager import ChannelLayerWrapper
 from channels_core.names import check_channel_name
@@ -156,6 +156,84 @@ def test_session_values_must_be_message_compatible(layer: Any) -> None:
 
     with pytest.raises(TypeError, match="obj"):
         bad(message(layer))
+
+
+class MethodConsumer:
+    """Consumers written as methods: the message is not the first argument."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    @channel_session
+    def receive(self, message: Any, **kwargs: Any) -> int:
+        message.channel_session["n"] = message.channel_session.get("n", 0) + 1
+        return int(message.channel_session["n"])
+
+    @enforce_ordering
+    def ordered(self, message: Any) -> None:
+        self.seen.append(message["order"])
+
+
+def test_channel_session_decorates_a_method(layer: Any) -> None:
+    consumer = MethodConsumer()
+    assert [consumer.receive(message(layer), room="x") for _ in range(2)] == [1, 2]
+    assert consumer.receive(message=message(layer)) == 3  # the message as a keyword too
+
+
+def test_channel_session_decorates_a_bound_method_and_a_staticmethod(layer: Any) -> None:
+    class Handlers:
+        def count(self, message: Any) -> int:
+            message.channel_session["k"] = message.channel_session.get("k", 0) + 1
+            return int(message.channel_session["k"])
+
+        @staticmethod
+        @channel_session
+        def static(message: Any) -> Any:
+            return message.channel_session.get("k")
+
+    wrapped = channel_session(Handlers().count)  # what a class-based consumer does
+    assert wrapped(message(layer)) == 1
+    assert Handlers.static(message(layer)) == 1
+
+
+def test_enforce_ordering_decorates_a_method() -> None:
+    consumer = MethodConsumer()
+    with memory_wrapper() as wrapper:
+        for order in (2, 1, 0):
+            content = {"reply_channel": "ws.m", "order": order}
+            consumer.ordered(Message(content, "websocket.receive", wrapper))
+        assert consumer.seen == [0]  # 1 and 2 waited, and went back when 0 had run
+        while True:
+            channel, content = wrapper.receive(["websocket.receive"])
+            if channel is None:
+                break
+            consumer.ordered(Message(content, channel, wrapper))
+        assert consumer.seen == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("decorator", "name"),
+    [
+        (channel_session, "channel_session"),
+        (channel_session(allow_reply_less=True), "channel_session"),
+        (enforce_ordering, "enforce_ordering"),
+        (enforce_ordering(slight=True), "enforce_ordering"),
+    ],
+)
+def test_a_call_without_a_message_is_a_value_error_naming_the_decorator(
+    decorator: Any, name: str
+) -> None:
+    calls: list[Any] = []
+
+    @decorator
+    def consumer(*args: Any) -> None:
+        calls.append(args)
+
+    with pytest.raises(ValueError, match=rf"@{name} on .*consumer: called without a Message"):
+        consumer({"reply_channel": "r"}, "websocket.receive")
+    with pytest.raises(ValueError, match=rf"@{name}"):
+        consumer()
+    assert calls == []
 
 
 # -- enforce_ordering ---------------------------------------------------------------------------
@@ -476,6 +554,29 @@ def test_replies_of_a_consumer_go_out_before_the_messages_it_releases() -> None:
     assert wrapper.channel_statistics("websocket.receive")["messages_count"] == sent_before + 1
     run_until_idle(worker, wrapper)
     assert wrapper.receive(["ws.out"])[1] == {"order": 1}
+
+
+def test_replies_are_out_before_the_next_order_is_saved(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Once the next order is saved, another worker may run the connection's next message at
+    # once: the replies of this one must already be on their way, not still buffered.
+    @enforce_ordering
+    def consumer(message: Any) -> None:
+        message.reply_channel.send({"order": message["order"]})
+
+    wrapper = memory_wrapper(ws_routing(consumer))
+    at_save: list[Any] = []
+    real_release = sessions.release_waiting
+
+    def release_and_look(channel_layer: Any, reply_channel: str) -> int:
+        saved = sessions.session_for_reply_channel(channel_layer, reply_channel)
+        at_save.append((saved[NEXT_ORDER_KEY], wrapper.receive(["ws.out"])))
+        return real_release(channel_layer, reply_channel)
+
+    monkeypatch.setattr(sessions, "release_waiting", release_and_look)
+    worker = Worker(wrapper, signal_handlers=False)
+    wrapper.send("websocket.connect", {"reply_channel": "ws.out", "order": 0})
+    worker.handle(*wrapper.receive(["websocket.connect"]))
+    assert at_save == [(1, ("ws.out", {"order": 0}))]
 
 
 def test_already_consumed_order_is_dropped_not_retried(
