@@ -66,6 +66,10 @@ class ConsumeLater(Exception):
     """Raised by a consumer to put its message back at the end of its channel (see the worker)."""
 
 
+class SendNotAvailableOnDemultiplexer(ChannelLayerError):
+    """A consumer running under a ``WebsocketDemultiplexer`` sent without its multiplexer."""
+
+
 __all__ = [
     "ChannelFull",
     "ChannelLayerError",
@@ -80,4 +84,5 @@ __all__ = [
     "MessageTooLarge",
     "MessageValueOutOfRange",
     "OutcomeUnknown",
+    "SendNotAvailableOnDemultiplexer",
 ]
