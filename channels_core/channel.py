@@ -5,35 +5,28 @@
 the one configured under ``alias`` (looked up on first use). Names are validated when the object
 is built: a bad name raises :class:`~channels_core.exceptions.InvalidChannelName` at once.
 
-Send buffering
-    Inside :func:`buffered_sends` (the worker wraps every consumer call in it),
-    ``Channel.send`` and ``Group.send`` do not reach the layer: the message is validated and
-    snapshotted (so errors surface in the consumer, and later mutation of the dict changes
-    nothing), and kept until the block ends. The worker then flushes the buffer in order,
-    whether the consumer returned or raised, so a consumer's replies go out only after it
-    has finished its work. ``send(..., immediately=True)`` bypasses the buffer.
-    ``Group.add`` and ``Group.discard`` are never buffered.
+Send interception
+    While :data:`send_interceptor` is set in the current context, ``Channel.send`` and
+    ``Group.send`` hand ``(layer, method, name, content)`` to it instead of calling the layer.
+    The worker sets it around every consumer call to buffer the consumer's sends until it has
+    finished (:func:`channels_core.worker.buffered_sends`). ``send(..., immediately=True)``
+    always goes straight to the layer; ``Group.add`` and ``Group.discard`` are never
+    intercepted.
 """
 
 from __future__ import annotations
 
 import contextvars
-import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
-from . import codec
-from .exceptions import ChannelFull
 from .names import check_channel_name, check_group_name
 from .settings import DEFAULT_CHANNEL_LAYER
 
-logger = logging.getLogger("channels_core.worker")
-
-# (layer method, name, encoded snapshot of the message)
-_Pending = list[tuple[Callable[[str, dict[str, Any]], None], str, bytes]]
-_PENDING: contextvars.ContextVar[_Pending | None] = contextvars.ContextVar(
-    "channels_core_pending_sends", default=None
+#: Receives ``(layer, "send" or "send_group", name, content)`` instead of the layer while set.
+SendInterceptor = Callable[[Any, str, str, dict[str, Any]], None]
+send_interceptor: contextvars.ContextVar[SendInterceptor | None] = contextvars.ContextVar(
+    "channels_core_send_interceptor", default=None
 )
 
 
@@ -56,13 +49,11 @@ class _LayerBound:
         return layer
 
     def _send_or_buffer(self, method: str, content: dict[str, Any], immediately: bool) -> None:
-        layer = self.channel_layer
-        pending = _PENDING.get()
-        if pending is None or immediately:
-            getattr(layer, method)(self.name, content)
-            return
-        limit = getattr(layer, "message_size_limit", codec.DEFAULT_MESSAGE_SIZE_LIMIT)
-        pending.append((getattr(layer, method), self.name, codec.encode(content, limit)))
+        intercept = send_interceptor.get()
+        if intercept is None or immediately:
+            getattr(self.channel_layer, method)(self.name, content)
+        else:
+            intercept(self.channel_layer, method, self.name, content)
 
     def __str__(self) -> str:
         return self.name
@@ -94,7 +85,8 @@ class Channel(_LayerBound):
         super().__init__(check_channel_name(name) if validate else name, alias, channel_layer)
 
     def send(self, content: dict[str, Any], immediately: bool = False) -> None:
-        """Send ``content`` on this channel (buffered inside a consumer; see the module doc)."""
+        """Send ``content`` on this channel (inside a consumer run by the worker, when the
+        consumer has finished; see the module doc)."""
         self._send_or_buffer("send", content, immediately)
 
     def __repr__(self) -> str:
@@ -129,46 +121,3 @@ class Group(_LayerBound):
 
 def _channel_name(channel: Channel | str) -> str:
     return channel.name if isinstance(channel, Channel) else channel
-
-
-@contextmanager
-def buffered_sends() -> Iterator[_Pending]:
-    """Buffer ``Channel.send``/``Group.send`` made in this context; flush them on exit.
-
-    The buffer is flushed whether the block returns or raises, in send order. A send that
-    fails while flushing (``ChannelFull``, a layer error) is logged and the rest still go out.
-    Call :func:`discard_buffered_sends` inside the block to drop what was buffered instead.
-    Nested blocks share the outermost buffer.
-    """
-    if _PENDING.get() is not None:
-        yield _PENDING.get()  # type: ignore[misc]
-        return
-    pending: _Pending = []
-    token = _PENDING.set(pending)
-    try:
-        yield pending
-    finally:
-        _PENDING.reset(token)
-        flush_sends(pending)
-
-
-def discard_buffered_sends() -> int:
-    """Drop every send buffered so far in the current :func:`buffered_sends` block."""
-    pending = _PENDING.get()
-    if not pending:
-        return 0
-    count = len(pending)
-    pending.clear()
-    return count
-
-
-def flush_sends(pending: _Pending) -> None:
-    """Send everything in ``pending`` (and empty it); failures are logged, never raised."""
-    for send, name, payload in pending:
-        try:
-            send(name, codec.decode(payload))
-        except ChannelFull:
-            logger.warning("dropped a buffered send to %r: the channel is full", name)
-        except Exception:
-            logger.exception("a buffered send to %r failed", name)
-    pending.clear()

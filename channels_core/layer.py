@@ -139,7 +139,23 @@ class BaseChannelLayer:
         if self._closed:
             self._check_open()
         channel = check_channel_name(channel)
-        self._send(channel, codec.encode(message, self.message_size_limit))
+        self._send(channel, self.encode(message))
+
+    def encode(self, message: Message) -> bytes:
+        """``message`` as this layer sends it: validated (``TypeError``/``ValueError`` naming
+        the key path) and within ``message_size_limit`` (else ``MessageTooLarge``).
+
+        With :meth:`send_encoded` and :meth:`send_group_encoded` it lets a caller check and
+        snapshot a message now and send it later without encoding it twice (the worker does
+        this with a consumer's sends).
+        """
+        return codec.encode(message, self.message_size_limit)
+
+    def send_encoded(self, channel: str, payload: bytes) -> None:
+        """:meth:`send` for a ``payload`` that :meth:`encode` of this layer returned."""
+        if self._closed:
+            self._check_open()
+        self._send(check_channel_name(channel), payload)
 
     def receive(self, channels: Iterable[str], block: bool = False) -> Received:
         """The next message of one of ``channels``: ``(channel, message)`` or ``(None, None)``."""
@@ -195,7 +211,12 @@ class BaseChannelLayer:
         """Send to every member; full members are skipped and counted, never ChannelFull."""
         self._check_open()
         group = check_group_name(group)
-        self._send_group(group, codec.encode(message, self.message_size_limit))
+        self._send_group(group, self.encode(message))
+
+    def send_group_encoded(self, group: str, payload: bytes) -> None:
+        """:meth:`send_group` for a ``payload`` that :meth:`encode` of this layer returned."""
+        self._check_open()
+        self._send_group(check_group_name(group), payload)
 
     # -- flush and statistics extensions ------------------------------------------------------
 

@@ -1,9 +1,11 @@
 """The worker: receives on the router's channels and runs the matching consumers.
 
 For every message: build a :class:`~channels_core.message.Message`, ask the router for
-``(consumer, kwargs)``, and call ``consumer(message, **kwargs)`` with send buffering on (see
-:mod:`channels_core.channel`): what the consumer sends through ``Channel``/``Group`` (and
-``message.reply_channel.send``) goes out when it returns or raises, in order.
+``(consumer, kwargs)``, and call ``consumer(message, **kwargs)`` with send buffering on
+(:func:`buffered_sends`): what the consumer sends through ``Channel``/``Group`` (and
+``message.reply_channel.send``) is validated and encoded at once (errors surface in the
+consumer; later changes to the dict change nothing) and goes out when it returns or raises, in
+order, without being encoded again.
 
 * ``ConsumeLater`` raised by the consumer discards its buffered sends (the consumer will run
   again and send them then) and re-sends the message at the back of its channel with
@@ -31,11 +33,13 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-from .channel import buffered_sends, discard_buffered_sends
+from . import codec
+from .channel import send_interceptor
 from .exceptions import ChannelFull, ConsumeLater, ImproperlyConfigured, LayerClosed
 from .message import Message
 
@@ -51,6 +55,77 @@ RETRIED = "retried"
 DROPPED = "dropped"
 UNROUTED = "unrouted"
 PARKED = "parked"
+
+
+class SendBuffer:
+    """The sends of one consumer call, kept until it ends, then sent in order.
+
+    A layer with the encoded-send API of :class:`~channels_core.layer.BaseChannelLayer`
+    (``encode``, ``send_encoded``, ``send_group_encoded``) encodes each message once, here, and
+    sends those bytes at flush time; another layer gets a snapshot of the dict (through the
+    codec, which also validates it).
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Callable[[str, Any], None], str, Any]] = []
+
+    def __call__(self, layer: Any, method: str, name: str, content: dict[str, Any]) -> None:
+        encode = getattr(layer, "encode", None)
+        send_encoded = getattr(layer, f"{method}_encoded", None)
+        if encode is not None and send_encoded is not None:
+            self._pending.append((send_encoded, name, encode(content)))
+            return
+        limit = getattr(layer, "message_size_limit", codec.DEFAULT_MESSAGE_SIZE_LIMIT)
+        snapshot = codec.decode(codec.encode(content, limit))
+        self._pending.append((getattr(layer, method), name, snapshot))
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def discard(self) -> int:
+        """Drop everything buffered; returns how many sends were dropped."""
+        count = len(self._pending)
+        self._pending.clear()
+        return count
+
+    def flush(self) -> None:
+        """Send everything buffered (and empty it); failures are logged, never raised."""
+        for send, name, message in self._pending:
+            try:
+                send(name, message)
+            except ChannelFull:
+                logger.warning("dropped a buffered send to %r: the channel is full", name)
+            except Exception:
+                logger.exception("a buffered send to %r failed", name)
+        self._pending.clear()
+
+
+@contextmanager
+def buffered_sends() -> Iterator[SendBuffer]:
+    """Buffer ``Channel.send``/``Group.send`` made in this context; flush them on exit.
+
+    The buffer is flushed whether the block returns or raises, in send order. A send that
+    fails while flushing (``ChannelFull``, a layer error) is logged and the rest still go out.
+    Call :func:`discard_buffered_sends` inside the block to drop what was buffered instead.
+    Nested blocks share the outermost buffer.
+    """
+    current = send_interceptor.get()
+    if isinstance(current, SendBuffer):
+        yield current
+        return
+    buffer = SendBuffer()
+    token = send_interceptor.set(buffer)
+    try:
+        yield buffer
+    finally:
+        send_interceptor.reset(token)
+        buffer.flush()
+
+
+def discard_buffered_sends() -> int:
+    """Drop every send buffered so far in the current :func:`buffered_sends` block."""
+    current = send_interceptor.get()
+    return current.discard() if isinstance(current, SendBuffer) else 0
 
 
 def select_channels(

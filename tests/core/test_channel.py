@@ -17,8 +17,8 @@ from channels_core import (
     MessageTooLarge,
     channel_layers,
 )
-from channels_core.channel import buffered_sends, discard_buffered_sends
 from channels_core.manager import ChannelLayerWrapper
+from channels_core.worker import buffered_sends, discard_buffered_sends
 from tests.core.corekit import memory_wrapper
 
 
@@ -148,3 +148,58 @@ def test_channel_full_while_flushing_is_logged_not_raised(caplog: pytest.LogCapt
     with pytest.raises(ChannelFull):
         layer.send("full", {"n": 4}) or layer.send("full", {"n": 5})
     layer.close()
+
+
+def test_a_reply_sent_inside_a_consumer_is_encoded_once_and_decoded_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from channels_core import codec, route
+    from channels_core.worker import Worker
+
+    calls = {"encode": 0, "decode": 0}
+    real_encode, real_decode = codec.encode, codec.decode
+
+    def encode(*args: Any, **kwargs: Any) -> bytes:
+        calls["encode"] += 1
+        return real_encode(*args, **kwargs)
+
+    def decode(*args: Any, **kwargs: Any) -> Any:
+        calls["decode"] += 1
+        return real_decode(*args, **kwargs)
+
+    def reply(message: Message) -> None:
+        assert message.reply_channel is not None
+        message.reply_channel.send({"text": message["text"].upper()})
+        Group("g1", channel_layer=message.channel_layer).send({"text": "all"})
+
+    wrapper = memory_wrapper([route("ask", reply)])
+    wrapper.group_add("g1", "member")
+    monkeypatch.setattr(codec, "encode", encode)
+    monkeypatch.setattr(codec, "decode", decode)
+    assert (
+        Worker(wrapper, signal_handlers=False).handle(
+            "ask", {"reply_channel": "answer", "text": "hi"}
+        )
+        == "consumed"
+    )
+    assert calls == {"encode": 2, "decode": 0}  # one per message sent, none undone
+    assert wrapper.receive(["answer"]) == ("answer", {"text": "HI"})
+    assert wrapper.receive(["member"]) == ("member", {"text": "all"})
+    assert calls == {"encode": 2, "decode": 2}
+    wrapper.close()
+
+
+def test_a_layer_without_the_encoded_api_still_gets_a_snapshot() -> None:
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    class Plain:
+        def send(self, channel: str, message: dict[str, Any]) -> None:
+            sent.append((channel, message))
+
+    content: dict[str, Any] = {"items": [1]}
+    with buffered_sends():
+        Channel("plain", channel_layer=Plain()).send(content)
+        content["items"].append(2)
+        with pytest.raises(InvalidMessage):
+            Channel("plain", channel_layer=Plain()).send({"bad": object()})
+    assert sent == [("plain", {"items": [1]})]
