@@ -68,13 +68,14 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from .channel import Channel, buffered_sends, flush_sends
+from .channel import Channel
 from .decorators import Around, Proceed, compose, consumer_decorator, consumer_name
 from .exceptions import ChannelFull, ConsumeLater, ImproperlyConfigured
 from .loading import import_object
 from .names import MAX_NAME_LENGTH
 from .session_store import SessionData, SessionStore
 from .settings import django_configured, read_setting
+from .worker import buffered_sends
 
 logger = logging.getLogger("channels_core.sessions")
 
@@ -366,7 +367,7 @@ def _run_in_turn(proceed: Proceed, message: Any, order: int) -> Any:
     finally:
         if moved_on:
             with buffered_sends() as replies:  # the buffer of the worker's consumer call
-                flush_sends(replies)  # out before the next message of the connection can run
+                replies.flush()  # out before the next message of the connection can run
             session = message.channel_session
             session[NEXT_ORDER_KEY] = order + 1
             session.save()  # before looking at the wait channel: see _park
