@@ -9,12 +9,19 @@
     ``more_content``, ``closed``) on ``body_channel``; the request reads them all while it is
     built, waiting at most ``body_receive_timeout`` seconds in total (then
     :class:`RequestTimeout`). A chunk with ``closed`` set means the client went away:
-    :class:`RequestAborted`. The body is spooled to disk past ``FILE_UPLOAD_MAX_MEMORY_SIZE``.
+    :class:`RequestAborted`. The body is spooled to disk past ``FILE_UPLOAD_MAX_MEMORY_SIZE``
+    and refused past ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (None: no limit) with
+    :class:`RequestBodyTooLarge`, from the ``Content-Length`` before anything is read, else as
+    soon as the chunks go over. A ``path`` sent as bytes (servers of the Channels 1.x era) is
+    decoded as UTF-8; the query string too (latin-1 for bytes that are not UTF-8).
 
 ``AsgiHandler()(message)``
     Runs the request through Django's middleware and views (it is a ``BaseHandler``) and
-    yields the ASGI response messages. A malformed message gets a 400 response, a body that
-    does not arrive in time a 408, an aborted body nothing at all.
+    yields the ASGI response messages. A malformed message gets a 400 response (so do a
+    repeated or non-numeric ``Content-Length``, a body whose length differs from it, a path
+    that is not UTF-8 and an invalid ``body_channel`` name), a body that does not arrive in
+    time a 408, a body above ``DATA_UPLOAD_MAX_MEMORY_SIZE`` a 413, an aborted body nothing at
+    all.
 
 ``AsgiHandler.encode_response(response)``
     Yields the ASGI messages of a Django response: first a Response message (``status``,
@@ -30,6 +37,7 @@ See :mod:`channels_core.django.consumer` for the consumer that sends these messa
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 import time
 from collections import defaultdict
@@ -44,6 +52,8 @@ from django.core.handlers import base
 from django.urls import set_script_prefix
 from django.utils.functional import cached_property
 
+from ..exceptions import InvalidChannelName
+from ..names import check_receive_name
 from . import http_message
 from .http_message import InvalidRequestMessage
 
@@ -53,6 +63,7 @@ __all__ = [
     "AsgiRequest",
     "InvalidRequestMessage",
     "RequestAborted",
+    "RequestBodyTooLarge",
     "RequestTimeout",
 ]
 
@@ -70,6 +81,45 @@ class RequestAborted(DjangoRequestAborted):
 
 class RequestTimeout(Exception):
     """The request body's chunks did not all arrive within ``body_receive_timeout``."""
+
+
+class RequestBodyTooLarge(Exception):
+    """The request body is larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (answered with 413)."""
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _content_length(values: list[str]) -> int:
+    """The one ``Content-Length`` of a request: a single header of ASCII digits."""
+    if len(values) != 1:
+        raise InvalidRequestMessage(
+            f"'content-length' header: sent {len(values)} times ({', '.join(values)!s:.60})"
+        )
+    value = values[0].strip()
+    if not _DIGITS.fullmatch(value):
+        raise InvalidRequestMessage(
+            f"'content-length' header: must be a non-negative integer, got {values[0]!r:.60}"
+        )
+    return int(value)
+
+
+class _BodyWriter:
+    """Writes the request body to ``stream``, counting it against ``limit`` bytes (None: no
+    limit)."""
+
+    def __init__(self, stream: IO[bytes], limit: int | None) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.limit is not None and self.size > self.limit:
+            raise RequestBodyTooLarge(
+                f"the request body is above DATA_UPLOAD_MAX_MEMORY_SIZE ({self.limit} bytes)"
+            )
+        self.stream.write(data)
 
 
 def _peer(value: Any, field: str) -> tuple[str, int] | None:
@@ -147,6 +197,8 @@ class AsgiRequest(http.HttpRequest):
             values[key].append(value)
         for key, found in values.items():
             meta[key] = ("; " if key == "HTTP_COOKIE" else ",").join(found)
+        if "CONTENT_LENGTH" in values:
+            meta["CONTENT_LENGTH"] = str(_content_length(values["CONTENT_LENGTH"]))
         return meta
 
     # -- body -----------------------------------------------------------------------------
@@ -155,25 +207,42 @@ class AsgiRequest(http.HttpRequest):
         body = content.get("body") or b""
         if not isinstance(body, bytes):
             raise InvalidRequestMessage(f"'body': must be bytes, got {type(body).__name__}")
+        declared = self.META.get("CONTENT_LENGTH")
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if declared is not None and limit is not None and int(declared) > limit:
+            raise RequestBodyTooLarge(
+                f"Content-Length {declared} is above DATA_UPLOAD_MAX_MEMORY_SIZE ({limit})"
+            )
+        body_channel = content.get("body_channel")
+        if body_channel:
+            if not isinstance(body_channel, str):
+                raise InvalidRequestMessage(
+                    f"'body_channel': must be a channel name, got {body_channel!r:.60}"
+                )
+            try:
+                check_receive_name(body_channel)
+            except InvalidChannelName as error:
+                raise InvalidRequestMessage(f"'body_channel': {error}") from None
         stream = tempfile.SpooledTemporaryFile(
             max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b"
         )
         try:
-            stream.write(body)
-            body_channel = content.get("body_channel")
+            received = _BodyWriter(stream, limit)
+            received.write(body)
             if body_channel:
-                if not isinstance(body_channel, str):
-                    raise InvalidRequestMessage(
-                        f"'body_channel': must be a channel name, got {body_channel!r:.60}"
-                    )
-                self._read_body_channel(body_channel, stream)
+                self._read_body_channel(body_channel, received)
+            if declared is not None and received.size != int(declared):
+                raise InvalidRequestMessage(
+                    f"the request body is {received.size} bytes but its Content-Length says "
+                    f"{declared}"
+                )
         except BaseException:
             stream.close()
             raise
         stream.seek(0)
         return stream
 
-    def _read_body_channel(self, body_channel: str, stream: IO[bytes]) -> None:
+    def _read_body_channel(self, body_channel: str, stream: _BodyWriter) -> None:
         layer = self.message.channel_layer
         deadline = time.monotonic() + self.body_receive_timeout
         while True:
@@ -260,6 +329,9 @@ class AsgiHandler(base.BaseHandler):
         except RequestTimeout as error:
             logger.warning("%s", error)
             response = http.HttpResponse(b"Request Timeout", status=408)
+        except RequestBodyTooLarge as error:
+            logger.warning("request on %r refused: %s", message.channel.name, error)
+            response = http.HttpResponse(b"Request Entity Too Large", status=413)
         except RequestAborted as error:
             logger.info("%s: no response sent", error)
             signals.request_finished.send(sender=type(self))

@@ -2,9 +2,10 @@
 
 Both carry ``path``, ``query_string`` (bytes, not url-decoded), ``root_path`` and ``headers``:
 a list of ``[name, value]`` pairs of byte strings, names lower-cased, duplicates kept in order.
-These helpers decode them the way Django expects (latin-1 for header bytes, as WSGI does) and
-raise :class:`InvalidRequestMessage` naming the field when the message does not follow that
-shape. Text is accepted where bytes are expected, since some protocol servers send ``str``.
+These helpers decode them the way Django expects (latin-1 for header bytes, as WSGI does;
+UTF-8 for the path and, like ``QueryDict``, for the query string) and raise
+:class:`InvalidRequestMessage` naming the field when the message does not follow that shape.
+Text is accepted where bytes are expected, since some protocol servers send ``str``.
 """
 
 from __future__ import annotations
@@ -41,8 +42,17 @@ def _text(value: Any, field: str) -> str:
 
 
 def required_str(content: Mapping[str, Any], field: str) -> str:
-    """``content[field]`` as a non-empty ``str``."""
+    """``content[field]`` as a non-empty ``str``; UTF-8 ``bytes`` are decoded (servers and tests
+    of the Channels 1.x era send ``path`` as bytes)."""
     value = content.get(field)
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InvalidRequestMessage(
+                f"{field!r}: bytes that are not UTF-8 ({error.reason} at byte {error.start}): "
+                f"{content.get(field)!r:.60}"
+            ) from None
     if not isinstance(value, str) or not value:
         raise InvalidRequestMessage(
             f"{field!r}: required, must be a non-empty str, got {value!r:.60}"
@@ -94,10 +104,18 @@ def header(content: Mapping[str, Any], name: str) -> str | None:
 
 
 def query_string(content: Mapping[str, Any]) -> str:
-    """The raw (still percent-encoded) query string as text."""
+    """The raw (still percent-encoded) query string as text.
+
+    Bytes are decoded as UTF-8 (clients do send raw UTF-8 in query strings), falling back to
+    latin-1 for bytes that are not UTF-8, as Django's ``QueryDict`` does."""
     value = content.get("query_string")
     if value is None:
         return ""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value.decode("latin-1")
     return _text(value, "'query_string'")
 
 

@@ -263,3 +263,57 @@ def test_reply_channel_that_stays_full_abandons_the_response(small_inbox_layer: 
     content = http_request(small_inbox_layer, "/big/")
     with pytest.raises(ChannelFull, match="stayed full"):
         Impatient()(message(small_inbox_layer, content))
+
+
+@pytest.mark.parametrize(
+    ("extra", "status", "says"),
+    [
+        ({"headers": [[b"host", b"example.com"], [b"content-length", b"2, 2"]]}, 400, b"content"),
+        (
+            {
+                "headers": [
+                    [b"host", b"example.com"],
+                    [b"content-length", b"2"],
+                    [b"content-length", b"2"],
+                ]
+            },
+            400,
+            b"sent 2 times",
+        ),
+        ({"headers": [[b"host", b"example.com"], [b"content-length", b"9"]]}, 400, b"says 9"),
+        ({"body_channel": "not a channel!"}, 400, b"'body_channel'"),
+        ({"path": b"/\xff/"}, 400, b"'path'"),
+        ({"headers": [[b"host", b"example.com"], [b"content-length", b"99999999"]]}, 413, b""),
+    ],
+    ids=["bad-length", "two-lengths", "wrong-length", "body-channel", "path", "too-large"],
+)
+def test_bad_requests_get_their_status_and_the_worker_goes_on(
+    layer: Any, worker: Any, extra: dict[str, Any], status: int, says: bytes
+) -> None:
+    content = {**http_request(layer, "/body/", "POST", body=b"ab"), **extra}
+    layer.send("http.request", content)
+    first, chunks = response(layer, content["reply_channel"])
+    assert first["status"] == status
+    assert says in body_of(first, chunks)
+    after = http_request(layer, "/echo/")
+    layer.send("http.request", after)
+    assert response(layer, after["reply_channel"])[0]["status"] == 200
+
+
+def test_bytes_path_and_utf8_query_string_reach_the_view(layer: Any, worker: Any) -> None:
+    content = http_request(layer, "/echo/", query_string="q=été".encode())
+    content["path"] = b"/echo/"
+    layer.send("http.request", content)
+    first, chunks = response(layer, content["reply_channel"])
+    assert first["status"] == 200
+    echoed = json.loads(body_of(first, chunks))
+    assert (echoed["path"], echoed["GET"]) == ("/echo/", {"q": "été"})
+
+
+def test_a_body_streamed_past_the_limit_gets_a_413(layer: Any, worker: Any) -> None:
+    body_channel = layer.new_channel("http.request.body?")
+    for _ in range(4):
+        layer.send(body_channel, {"content": b"x" * 1_000_000, "more_content": True})
+    content = http_request(layer, "/body/", "POST", body_channel=body_channel)
+    layer.send("http.request", content)  # DATA_UPLOAD_MAX_MEMORY_SIZE: Django's 2.5 MB
+    assert response(layer, content["reply_channel"])[0]["status"] == 413

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
 from channels_core.channel import Channel
 from channels_core.django.handler import (
     AsgiRequest,
     InvalidRequestMessage,
     RequestAborted,
+    RequestBodyTooLarge,
     RequestTimeout,
 )
 
@@ -176,3 +178,84 @@ def test_malformed_messages_name_the_field(layer: Any, content: dict[str, Any], 
     with pytest.raises(InvalidRequestMessage) as raised:
         AsgiRequest(message(layer, content))
     assert field in str(raised.value)
+
+
+def test_a_bytes_path_is_decoded_as_utf8(layer: Any) -> None:
+    content = http_request(layer, "/")
+    content["path"] = "/café/".encode()
+    request = AsgiRequest(message(layer, content))
+    assert request.path == request.path_info == "/café/"
+
+
+def test_a_path_that_is_not_utf8_is_a_clear_error(layer: Any) -> None:
+    content = http_request(layer, "/")
+    content["path"] = b"/\xff/"
+    with pytest.raises(InvalidRequestMessage, match=r"'path': bytes that are not UTF-8"):
+        AsgiRequest(message(layer, content))
+
+
+def test_raw_utf8_in_the_query_string_is_decoded_as_utf8(layer: Any) -> None:
+    content = http_request(layer, "/", query_string="q=été&x=%C3%A9".encode())
+    request = AsgiRequest(message(layer, content))
+    assert request.GET["q"] == "été"
+    assert request.GET["x"] == "é"
+    latin = http_request(layer, "/", query_string=b"q=\xe9t\xe9")  # not UTF-8: latin-1
+    assert AsgiRequest(message(layer, latin)).GET["q"] == "été"
+
+
+@pytest.mark.parametrize(
+    ("headers", "error"),
+    [
+        ([[b"content-length", b"4"], [b"content-length", b"4"]], "sent 2 times"),
+        ([[b"content-length", b"4, 4"]], "non-negative integer"),
+        ([[b"content-length", b"-4"]], "non-negative integer"),
+        ([[b"content-length", b"four"]], "non-negative integer"),
+        ([[b"content-length", b"\xd9\xa4"]], "non-negative integer"),  # an Arabic-Indic 4
+        ([[b"content-length", b"3"]], "body is 4 bytes but its Content-Length says 3"),
+        ([[b"content-length", b"5"]], "body is 4 bytes but its Content-Length says 5"),
+    ],
+)
+def test_bad_duplicated_or_wrong_content_length_is_invalid(
+    layer: Any, headers: list[list[bytes]], error: str
+) -> None:
+    content = http_request(layer, "/", "POST", headers=[[b"host", b"x"], *headers], body=b"data")
+    with pytest.raises(InvalidRequestMessage, match=error):
+        AsgiRequest(message(layer, content))
+
+
+def test_the_content_length_counts_the_body_channel_chunks(layer: Any) -> None:
+    body_channel = layer.new_channel("http.request.body?")
+    layer.send(body_channel, {"content": b"56789", "more_content": False})
+    content = http_request(
+        layer,
+        "/",
+        "POST",
+        headers=[[b"content-length", b"9"]],
+        body=b"1234",
+        body_channel=body_channel,
+    )
+    assert AsgiRequest(message(layer, content)).body == b"123456789"
+
+
+def test_a_body_above_data_upload_max_memory_size_is_refused(layer: Any) -> None:
+    with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=10):
+        declared = http_request(layer, "/", "POST", headers=[[b"content-length", b"11"]])
+        with pytest.raises(RequestBodyTooLarge, match=r"Content-Length 11 .*\(10\)"):
+            AsgiRequest(message(layer, declared))  # refused before reading anything
+        body_channel = layer.new_channel("http.request.body?")
+        for _ in range(3):
+            layer.send(body_channel, {"content": b"12345", "more_content": True})
+        streamed = http_request(layer, "/", "POST", body=b"1", body_channel=body_channel)
+        with pytest.raises(RequestBodyTooLarge, match=r"above DATA_UPLOAD_MAX_MEMORY_SIZE"):
+            AsgiRequest(message(layer, streamed))
+        assert AsgiRequest(message(layer, http_request(layer, "/", body=b"x" * 10))).body
+    with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=None):
+        big = http_request(layer, "/", "POST", body=b"x" * 3_000_000)
+        assert len(AsgiRequest(message(layer, big)).body) == 3_000_000
+
+
+@pytest.mark.parametrize("name", ["http.request.body?", "no spaces allowed", "a!b", "x" * 101])
+def test_an_invalid_body_channel_name_is_invalid(layer: Any, name: str) -> None:
+    content = http_request(layer, "/", "POST", body_channel=name)
+    with pytest.raises(InvalidRequestMessage, match=r"'body_channel': "):
+        AsgiRequest(message(layer, content))
