@@ -70,6 +70,13 @@ def test_allowed_origins_reach_the_consumer(layer: Any, origin: bytes) -> None:
         b"example.com",  # no scheme
         b"http://example.com:notaport",
         b"http://",
+        b"http://evil.com,x.allowed.org",  # two Origin headers joined by a proxy
+        b"http://evil.com, http://x.allowed.org",
+        b"http://evil.com@example.com",  # userinfo
+        b"http://user:pw@example.com",
+        b"http://example.com/path",
+        b"http://example.com?q",
+        b"http://exa mple.com",
     ],
 )
 def test_other_origins_are_rejected(layer: Any, origin: bytes | None) -> None:
@@ -118,3 +125,26 @@ def test_origin_host() -> None:
     assert origin_host("http://[::1]:80") == "[::1]"
     assert origin_host("null") is None
     assert origin_host(None) is None
+
+
+def test_two_origin_headers_are_rejected_even_if_both_are_allowed(layer: Any) -> None:
+    calls.clear()
+    msg = connect(layer, b"http://example.com")
+    msg.content["headers"].append([b"origin", b"http://chat.allowed.org"])
+    assert consumer(msg) is None
+    assert calls == []
+    assert receive_on(layer, msg.content["reply_channel"]) == {"accept": False}
+
+
+def test_a_method_consumer_is_guarded_and_a_call_without_message_names_the_decorator(
+    layer: Any,
+) -> None:
+    class Consumer:
+        @allowed_hosts_only
+        def connect(self, message: Any) -> str:
+            return "called"
+
+    assert Consumer().connect(connect(layer, b"http://example.com")) == "called"
+    assert Consumer().connect(connect(layer, b"http://evil.com")) is None
+    with pytest.raises(ValueError, match=r"@allowed_hosts_only on .*connect: called without"):
+        Consumer().connect({"headers": []})
