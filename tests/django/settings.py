@@ -9,6 +9,7 @@ SECRET_KEY = "channels-core-tests-only"
 DEBUG = False
 ALLOWED_HOSTS = ["example.com", ".allowed.org", "[::1]"]
 INSTALLED_APPS = [
+    "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "channels_core.django",
