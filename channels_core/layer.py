@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar
 
-from . import codec
+from . import codec, twisted_receive
 from .capacity import CapacityLookup, CapacityMap
 from .exceptions import (
     ChannelFull,
@@ -52,6 +52,12 @@ from .statistics import Statistics
 Message = dict[str, Any]
 Received = tuple[str, Message] | tuple[None, None]
 RawReceived = tuple[str, bytes] | None
+
+
+#: The receive extensions :class:`BaseChannelLayer` implements for every backend, by their
+#: ASGI 1.0 names: ``asyncio`` (``receive_async``), ``async`` (its earlier name, kept as an
+#: alias) and ``twisted`` (``receive_twisted``). A backend lists them in its ``extensions``.
+RECEIVE_EXTENSIONS: tuple[str, ...] = ("asyncio", "async", "twisted")
 
 
 def random_token(length: int = TOKEN_LENGTH) -> str:
@@ -88,7 +94,8 @@ class BaseChannelLayer:
     every option of the table as an attribute of the same name (declare its type on the class).
     """
 
-    #: Extension names this layer supports (``groups``, ``flush``, ``statistics``, ``async``).
+    #: Extension names this layer supports (``groups``, ``flush``, ``statistics`` and the
+    #: :data:`RECEIVE_EXTENSIONS` ``asyncio``/``async``/``twisted``).
     extensions: ClassVar[list[str]] = []
     #: Deliberate deviations from the contract: conformance clause id -> reason. The
     #: conformance suite reports these clauses as "deviation" with the reason.
@@ -234,10 +241,11 @@ class BaseChannelLayer:
         self._check_open()
         return self._channel_statistics(check_channel_name(channel))
 
-    # -- async extension ----------------------------------------------------------------------
+    # -- asyncio and twisted extensions -------------------------------------------------------
 
     async def receive_async(self, channels: Iterable[str]) -> Received:
-        """Like ``receive(channels, block=True)`` without blocking the event loop.
+        """Like ``receive(channels, block=True)`` without blocking the event loop (the ASGI 1.0
+        ``asyncio`` extension).
 
         Cancelling it never loses a message: one taken after the caller was cancelled is kept
         and returned first by the next ``receive`` or ``receive_async`` on these channels.
@@ -246,10 +254,31 @@ class BaseChannelLayer:
         names = self._receive_order(channels)
         if not names:
             return None, None
+        return self._decoded(await self._next_raw_async(names))
+
+    def receive_twisted(self, channels: Iterable[str]) -> Any:
+        """Like ``receive(channels, block=True)`` as a Twisted ``Deferred`` (the ASGI 1.0
+        ``twisted`` extension): returns at once, never blocks the reactor, and fires in the
+        reactor thread with ``(channel, message)``, or ``(None, None)`` after
+        ``blocking_timeout``.
+
+        It runs :meth:`receive_async`'s machinery on one background event loop per process
+        (:mod:`channels_core.twisted_receive`). Cancelling the Deferred never loses a message.
+        Twisted is optional; it is imported on the first call.
+        """
+        self._check_open()
+        names = self._receive_order(channels)
+        if not names:
+            return twisted_receive.immediate((None, None))
+        return twisted_receive.deferred_receive(
+            self._next_raw_async(names), self._decoded, lambda raw: self.park(*raw)
+        )
+
+    async def _next_raw_async(self, names: list[str]) -> RawReceived:
         parked = self._take_parked(names)
         if parked is not None:
-            return self._decoded(parked)
-        return self._decoded(await self._receive_async(names))
+            return parked
+        return await self._receive_async(names)
 
     # -- sessions -----------------------------------------------------------------------------
 

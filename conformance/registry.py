@@ -45,6 +45,14 @@ class Clause:
 
 CLAUSES: dict[str, Clause] = {}
 
+#: Earlier names a layer may declare for an extension: ``async`` is ASGI 1.0's ``asyncio``.
+EXTENSION_ALIASES: dict[str, str] = {"async": "asyncio"}
+
+
+def declares(extensions: list[str], extension: str) -> bool:
+    """Whether a layer listing ``extensions`` declares ``extension`` (by name or alias)."""
+    return any(EXTENSION_ALIASES.get(name, name) == extension for name in extensions)
+
 
 def clause(
     id: str,

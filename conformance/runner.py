@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .context import Context, LayerFactory, unique_prefix
-from .registry import Clause, select
+from .registry import Clause, declares, select
 
 PASSED = "passed"
 FAILED = "failed"
@@ -93,7 +93,7 @@ class LayerFacts:
 
 def skip_reason(clause: Clause, facts: LayerFacts) -> tuple[str, str] | None:
     """``(status, reason)`` when the clause does not apply to the layer, else None."""
-    if clause.extension is not None and clause.extension not in facts.extensions:
+    if clause.extension is not None and not declares(facts.extensions, clause.extension):
         return NOT_DECLARED, f"the layer does not declare the {clause.extension!r} extension"
     reason = clause.deviation_reason(facts.deviations)
     if reason is not None:

@@ -1,9 +1,10 @@
 """In-memory channel layer: the embedded default.
 
 Features
-    The whole contract and all four extensions (``groups``, ``flush``, ``statistics``,
-    ``async``), thread-safe, with expiry (an expired unread message evicts its channel from
-    its groups), group expiry, per-channel capacity and statistics. No server, no dependency.
+    The whole contract and every extension (``groups``, ``flush``, ``statistics``,
+    ``asyncio`` alias ``async``, ``twisted``), thread-safe, with expiry (an expired unread
+    message evicts its channel from its groups), group expiry, per-channel capacity and
+    statistics. No server, no dependency (Twisted only for ``receive_twisted``).
 
 Connection string
     ``memory://`` (options as a query string: ``memory://?capacity=500&expiry=30``), or the
@@ -28,7 +29,7 @@ from collections import deque
 from typing import Any, ClassVar
 
 from channels_core.exceptions import ChannelFull
-from channels_core.layer import BaseChannelLayer, RawReceived
+from channels_core.layer import RECEIVE_EXTENSIONS, BaseChannelLayer, RawReceived
 from channels_core.names import inbox_name
 from channels_core.registry import Backend
 from channels_core.statistics import RateCounter, Statistics
@@ -49,7 +50,7 @@ class _ChannelCounters:
 class InMemoryChannelLayer(BaseChannelLayer):
     """The contract in one process's memory; see the module docstring."""
 
-    extensions: ClassVar[list[str]] = ["groups", "flush", "statistics", "async"]
+    extensions: ClassVar[list[str]] = ["groups", "flush", "statistics", *RECEIVE_EXTENSIONS]
     deviations: ClassVar[dict[str, str]] = {
         "cross-process": "an in-memory layer lives inside one process; other processes cannot "
         "see its messages (use a network backend for that)",

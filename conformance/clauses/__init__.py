@@ -14,6 +14,7 @@ MODULES = (
     "lifecycle",
     "statistics",
     "async_",
+    "twisted_",
     "concurrency",
     "model",
 )

@@ -1,4 +1,4 @@
-"""SPEC §4 the ``async`` extension: ``receive_async``."""
+"""SPEC §4 the ``asyncio`` extension (alias ``async``): ``receive_async``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from ..context import Context
 from ..registry import clause
 
 
-@clause("async.receive", "receive_async returns what receive would", "§4", extension="async")
+@clause("async.receive", "receive_async returns what receive would", "§4", extension="asyncio")
 def receive(ctx: Context) -> None:
-    """`async`: `receive_async(channels)` coroutine, same semantics as a blocking receive."""
+    """`asyncio`: `receive_async(channels)` coroutine, same semantics as a blocking receive."""
     layer = ctx.layer()
     process = layer.new_channel("async!")
     layer.send("async.plain", {"n": 1})
@@ -33,7 +33,7 @@ def receive(ctx: Context) -> None:
     "async.does-not-block-loop",
     "Waiting in receive_async never blocks the event loop",
     "§4",
-    extension="async",
+    extension="asyncio",
 )
 def does_not_block(ctx: Context) -> None:
     """`receive_async(channels)` coroutine ... never blocks the event loop."""
@@ -72,7 +72,7 @@ def does_not_block(ctx: Context) -> None:
     "async.cancellation",
     "Cancelling receive_async never loses or duplicates a message",
     "§4",
-    extension="async",
+    extension="asyncio",
 )
 def cancellation(ctx: Context) -> None:
     """`receive_async(channels)` coroutine, same semantics as a blocking receive [a cancelled

@@ -1,8 +1,9 @@
 """PostgreSQL channel layer: messages in tables, LISTEN/NOTIFY only to wake waiting receivers.
 
 Features
-    The whole contract and all four extensions (``groups``, ``flush``, ``statistics``,
-    ``async``) on PostgreSQL >= 13 through psycopg 3, across any number of processes:
+    The whole contract and every extension (``groups``, ``flush``, ``statistics``,
+    ``asyncio`` alias ``async``, ``twisted``) on PostgreSQL >= 13 through psycopg 3, across
+    any number of processes:
 
     * messages are rows (a 1 MiB message is fine); NOTIFY carries only queue names, and only
       when a receiver is waiting on that queue (one NOTIFY per waiting process per send, not

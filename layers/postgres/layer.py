@@ -21,7 +21,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from channels_core.exceptions import ChannelFull, ImproperlyConfigured, LayerUnavailable
 from channels_core.inbox import ProcessInbox
-from channels_core.layer import BaseChannelLayer, RawReceived
+from channels_core.layer import RECEIVE_EXTENSIONS, BaseChannelLayer, RawReceived
 from channels_core.names import inbox_name
 from channels_core.options import (
     Option,
@@ -134,7 +134,7 @@ def _where(conninfo: str) -> tuple[str, int | None]:
 class PostgresChannelLayer(BaseChannelLayer):
     """The channel-layer contract on PostgreSQL; see the ``layers.postgres`` docstring."""
 
-    extensions: ClassVar[list[str]] = ["groups", "flush", "statistics", "async"]
+    extensions: ClassVar[list[str]] = ["groups", "flush", "statistics", *RECEIVE_EXTENSIONS]
     options: ClassVar[OptionTable] = BaseChannelLayer.options.extend(
         Option("url", None, optional(str_value)),
         Option("schema", "channels_core", check_schema_name, str),

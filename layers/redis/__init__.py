@@ -5,8 +5,9 @@ directly (socket, parser, stream reader), which are internals; a new major versi
 checked (the restart and round-trip tests catch a break) before the pin moves.
 
 Features
-    * All four extensions: ``groups``, ``flush``, ``statistics``, ``async`` (native asyncio;
-      cancelling ``receive_async`` never loses a message).
+    * Every extension: ``groups``, ``flush``, ``statistics``, ``asyncio`` (alias ``async``;
+      native asyncio, cancelling ``receive_async`` never loses a message) and ``twisted``
+      (``receive_twisted``, a Deferred on top of the native asyncio receive).
     * Every operation is one round trip: an atomic Lua script run with EVALSHA (cached;
       loaded again by itself when a restarted server answers NOSCRIPT), or a single atomic
       command (``LPOP``, ``BLPOP``). ``send`` checks capacity, stores the message

@@ -14,7 +14,7 @@ from channels_core.exceptions import (
     OutcomeUnknown,
 )
 from channels_core.inbox import ProcessInbox
-from channels_core.layer import BaseChannelLayer, RawReceived, random_token
+from channels_core.layer import RECEIVE_EXTENSIONS, BaseChannelLayer, RawReceived, random_token
 from channels_core.options import (
     Option,
     OptionTable,
@@ -122,7 +122,7 @@ def _parse(envelope: bytes, queue: str) -> tuple[int, str | None, bytes]:
 class RedisChannelLayer(BaseChannelLayer):
     """The channel-layer contract on Redis; see :mod:`layers.redis` for features and options."""
 
-    extensions: ClassVar[list[str]] = ["groups", "flush", "statistics", "async"]
+    extensions: ClassVar[list[str]] = ["groups", "flush", "statistics", *RECEIVE_EXTENSIONS]
     options: ClassVar[OptionTable] = BaseChannelLayer.options.extend(
         Option("url", None, optional(text)),
         Option("hosts", None, anything),

@@ -150,6 +150,26 @@ class WrongBangNameLayer(InMemoryChannelLayer):
         return inbox_name(channel), payload
 
 
+class BlockingTwistedLayer(InMemoryChannelLayer):
+    """``receive_twisted`` waits in the reactor thread: a blocking receive, then a fired
+    Deferred (the reactor stands still for up to ``blocking_timeout``)."""
+
+    def receive_twisted(self, channels: Any) -> Any:
+        from twisted.internet import defer
+
+        return defer.succeed(self.receive(channels, block=True))
+
+
+class LosingTwistedLayer(InMemoryChannelLayer):
+    """``receive_twisted`` is a blocking receive on a reactor thread: a message taken for a
+    Deferred that was cancelled meanwhile is thrown away."""
+
+    def receive_twisted(self, channels: Any) -> Any:
+        from twisted.internet import threads
+
+        return threads.deferToThread(self.receive, list(channels), True)
+
+
 #: Each mutant and the conformance clause it must fail.
 MUTANTS: dict[str, str] = {
     "DuplicatingLayer": "delivery.no-duplicates",
@@ -164,6 +184,8 @@ MUTANTS: dict[str, str] = {
     "FlushKeepsGroupsLayer": "flush.groups",
     "DiscardIgnoredLayer": "groups.discard",
     "WrongBangNameLayer": "process.full-name",
+    "BlockingTwistedLayer": "twisted.does-not-block-reactor",
+    "LosingTwistedLayer": "twisted.cancellation",
 }
 
 
@@ -172,3 +194,9 @@ class CoreOnlyLayer(InMemoryChannelLayer):
     as "not declared", never as passed)."""
 
     extensions: ClassVar[list[str]] = []
+
+
+class OldAsyncNameLayer(InMemoryChannelLayer):
+    """Not a mutant: a correct layer that declares receive_async by its earlier name only."""
+
+    extensions: ClassVar[list[str]] = ["async"]

@@ -43,12 +43,19 @@ def test_suite_accepts_the_inmemory_layer_on_every_mutant_clause() -> None:
 
 
 def test_undeclared_extensions_are_reported_as_not_declared() -> None:
-    report = conformance.run(f"{MODULE}:CoreOnlyLayer", {}, clauses=["groups", "async", "order"])
+    clauses = ["groups", "async", "twisted", "order"]
+    report = conformance.run(f"{MODULE}:CoreOnlyLayer", {}, clauses=clauses)
     statuses = {result.id: result.status for result in report.results}
     assert statuses["groups.discard"] == "not declared"
     assert statuses["async.receive"] == "not declared"
+    assert statuses["twisted.receive"] == "not declared"
     assert statuses["order.fifo"] == "passed"
     assert report.ok
+
+
+def test_async_is_an_alias_of_the_asyncio_extension() -> None:
+    report = conformance.run(f"{MODULE}:OldAsyncNameLayer", {}, clauses=["async"])
+    assert {result.status for result in report.results} == {"passed"}
 
 
 def test_declared_deviations_are_reported_as_such() -> None:

@@ -81,7 +81,7 @@ def test_check_reports_a_healthy_layer(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["check"]) == 0
     out = capsys.readouterr().out
     assert "layer: layers.inmemory.InMemoryChannelLayer from alias 'default'" in out
-    assert "extensions: groups, flush, statistics, async" in out
+    assert "extensions: groups, flush, statistics, asyncio, async, twisted" in out
     assert "- cross-process:" in out
     assert "round trip: ok" in out and "group round trip: ok" in out
     assert "statistics: messages_count" in out

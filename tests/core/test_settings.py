@@ -323,7 +323,7 @@ def test_wrapper_passes_attributes_to_the_layer() -> None:
     wrapper = manager["default"]
     assert wrapper.alias == "default"
     assert wrapper.router.channels == {"a"}
-    assert wrapper.extensions == ["groups", "flush", "statistics", "async"]
+    assert wrapper.extensions == ["groups", "flush", "statistics", "asyncio", "async", "twisted"]
     wrapper.send("a", {"x": 1})
     assert wrapper.receive(["a"]) == ("a", {"x": 1})
     with pytest.raises(AttributeError):
