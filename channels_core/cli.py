@@ -16,7 +16,8 @@ Subcommands:
     what to install, and whether their client library is installed here; ``--markdown`` prints
     the README's backend table.
 ``bench ...``
-    Run the benchmark (``channels_core.bench.cli``) with the remaining arguments.
+    Run the benchmark (``python -m bench`` of the source checkout; it is not installed with
+    the core) with the remaining arguments.
 
 ``--layer`` takes an alias of ``CHANNEL_LAYERS`` (default ``default``) or anything
 :func:`~channels_core.loading.load_layer` accepts: a short backend name, a dotted path or a URL
@@ -29,13 +30,16 @@ Exit status: 0 success, 1 failure (lost messages, unhealthy layer), 2 bad usage 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from .argtypes import positive_int
 from .exceptions import ChannelLayerError, ImproperlyConfigured
 from .loading import load_layer
 from .manager import ChannelLayerWrapper, channel_layers
@@ -269,17 +273,31 @@ def _format_stats(stats: dict[str, Any]) -> str:
 
 
 def cmd_bench(argv: Sequence[str]) -> int:
-    try:
-        from .bench.cli import main as bench_main  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as error:
+    """Delegate to ``python -m bench``: the harness of a source checkout, not installed with
+    the core (it is found beside the ``channels_core`` package this runs from)."""
+    bench_main = _bench_main()
+    if bench_main is None:
         print(
-            f"channels-core bench: the benchmark is not available ({error}); it needs "
-            "channels_core.bench (and pip install 'channels-core[bench]')",
+            "channels-core bench: the benchmark is not installed with channels-core; run it "
+            "from a source checkout: git clone the project, pip install -e '.[all,bench]', "
+            "then channels-core bench (or python -m bench)",
             file=sys.stderr,
         )
         return EXIT_USAGE
-    status = bench_main(list(argv))
-    return int(status or 0)
+    return int(bench_main(list(argv)) or 0)
+
+
+def _bench_main() -> Any:
+    """``bench.cli.main`` of the checkout holding this package, or None outside a checkout."""
+    checkout = Path(__file__).resolve().parent.parent
+    if not (checkout / "bench" / "cli.py").is_file():
+        return None
+    if str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))  # also inherited by the benchmark's worker processes
+    module = importlib.import_module("bench.cli")
+    if Path(module.__file__ or "").resolve().parent.parent != checkout:
+        return None  # another distribution's "bench" shadows the checkout's
+    return module.main
 
 
 # -- parser ----------------------------------------------------------------------------------
@@ -320,17 +338,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("bench", help="run the benchmark (arguments go to it)", add_help=False)
     return parser
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

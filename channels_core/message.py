@@ -15,18 +15,18 @@ Attributes (the seed's reference page):
     the same layer in a project with several layers.
 
 The worker also sets ``retries`` (how many times a consumer already asked to ``ConsumeLater``)
-and ``max_retries``; ``channel_session`` sets ``channel_session``.
+and ``max_retries``; ``channel_session`` sets ``channel_session``; a consumer that sets the
+message aside to run later by itself (``enforce_ordering``) sets ``parked``, which the worker
+reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .channel import Channel
-
-if TYPE_CHECKING:
-    from .sessions import ChannelSession
+from .session_store import ChannelSession
 
 
 class Message:
@@ -37,6 +37,8 @@ class Message:
     """
 
     channel_session: ChannelSession
+    #: Set aside by its consumer to run later (the worker counts it as parked, not consumed).
+    parked: bool
 
     def __init__(
         self,
@@ -51,6 +53,7 @@ class Message:
         self.channel = Channel(channel_name, channel_layer=channel_layer, validate=False)
         self.retries = retries
         self.max_retries = max_retries
+        self.parked = False
         self._reply_channel: Channel | bool | None = False  # False: not computed yet
 
     @property

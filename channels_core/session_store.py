@@ -70,3 +70,65 @@ class InMemorySessionStore(SessionStore):
     def delete(self, key: str) -> None:
         with self._lock:
             self._data.pop(key, None)
+
+
+class ChannelSession(dict):
+    """A session dict that knows whether it was modified, bound to a store and a key."""
+
+    def __init__(self, store: SessionStore, key: str, data: SessionData | None, ttl: float):
+        super().__init__(data or {})
+        self.store = store
+        self.session_key = key
+        self.ttl = ttl
+        self.modified = False
+
+    def save(self) -> None:
+        """Persist now (the decorator does it after the consumer if modified)."""
+        self.store.save(self.session_key, dict(self), self.ttl)
+        self.modified = False
+
+    def delete(self) -> None:
+        """Forget this session in the store and empty it."""
+        self.store.delete(self.session_key)
+        super().clear()
+        self.modified = False
+
+    def _touch(self) -> None:
+        self.modified = True
+
+    def flush(self) -> None:
+        """Empty the session (Django's session API: ``django.contrib.auth`` logs a user out
+        of a session with it); saved as empty by the decorator."""
+        self.clear()
+
+    def cycle_key(self) -> None:
+        """Django's session API; a channel session's key is its reply channel: nothing to do."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.modified = True
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.modified = True
+
+    def pop(self, *args: Any) -> Any:
+        self.modified = True
+        return super().pop(*args)
+
+    def popitem(self) -> Any:
+        self.modified = True
+        return super().popitem()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self.modified = True
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self.modified = True
+        super().update(*args, **kwargs)
+
+    def clear(self) -> None:
+        self.modified = True
+        super().clear()

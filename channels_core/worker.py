@@ -287,7 +287,7 @@ class Worker:
             except Exception:
                 logger.exception("consumer %s failed on a message on %r", _name(consumer), channel)
                 return self._count(FAILED, channel)
-        return self._count(PARKED if getattr(message, "parked", False) else CONSUMED, channel)
+        return self._count(PARKED if message.parked else CONSUMED, channel)
 
     def _consume_later(self, message: Message, consumer: Any) -> str:
         channel = message.channel.name

@@ -41,6 +41,7 @@ from channels_core.urls import redact, scrub
 from .connections import AsyncConnectionPools, ConnectionPool
 from .listener import AsyncWaiter, Listener, Waiter
 from .schema import check_schema_name, ensure_schema
+from .sessions import PostgresSessionStore
 
 ENGINE = "PostgreSQL"
 
@@ -102,11 +103,6 @@ class _Statements:
             "AND channel = %(c)s) OR EXISTS (SELECT 1 FROM "
             f"{s}.group_member WHERE prefix = %(p)s AND channel = %(c)s)"
         )
-        self.session_load = (
-            f"SELECT data FROM {s}.session WHERE prefix = %s AND key = %s AND expires_at > now()"
-        )
-        self.session_save = f"SELECT {s}.session_save(%s, %s, %s, %s::float8)"
-        self.session_delete = f"SELECT {s}.session_delete(%s, %s)"
         self.elect_vacuum = (
             f"INSERT INTO {s}.maintenance AS m (task, last_run) VALUES ('vacuum', now()) "
             "ON CONFLICT (task) DO UPDATE SET last_run = now() "
@@ -623,9 +619,14 @@ class PostgresChannelLayer(BaseChannelLayer):
         }
 
     def _make_session_store(self) -> SessionStore:
-        from .sessions import PostgresSessionStore
+        return PostgresSessionStore(self.query_row, self.schema, self.prefix)
 
-        return PostgresSessionStore(self)
+    def query_row(self, query: str, params: Sequence[Any]) -> Row | None:
+        """Run one statement on a pooled connection; its first row, or None if it has none.
+
+        The seam the session store (:mod:`.sessions`) runs its statements through."""
+        with self._connection() as conn:
+            return conn.execute(query, params, binary=True).fetchone()
 
     def _close(self) -> None:
         if self._listener is not None:

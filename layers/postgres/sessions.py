@@ -9,35 +9,40 @@ fraction of a second of saves.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from channels_core import codec
 from channels_core.session_store import SessionData, SessionStore
 
-if TYPE_CHECKING:
-    from .layer import PostgresChannelLayer
-
 #: Sessions are not messages: they may be larger than ``message_size_limit``.
 SESSION_SIZE_LIMIT = 2**30
+
+#: Runs one statement on one of the layer's pooled connections and returns its first row
+#: (None if it returned none): :meth:`PostgresChannelLayer.query_row`.
+QueryRow = Callable[[str, Sequence[Any]], "tuple[Any, ...] | None"]
 
 
 class PostgresSessionStore(SessionStore):
     """Session dicts in the ``session`` table, shared by every process using the layer."""
 
-    def __init__(self, layer: PostgresChannelLayer) -> None:
-        self._layer = layer
+    def __init__(self, query_row: QueryRow, schema: str, prefix: str) -> None:
+        self._query_row = query_row
+        self._prefix = prefix
+        s = f'"{schema}"'
+        self._load = (
+            f"SELECT data FROM {s}.session WHERE prefix = %s AND key = %s AND expires_at > now()"
+        )
+        self._save = f"SELECT {s}.session_save(%s, %s, %s, %s::float8)"
+        self._delete = f"SELECT {s}.session_delete(%s, %s)"
 
     def load(self, key: str) -> SessionData | None:
-        layer = self._layer
-        with layer._connection() as conn:
-            row = conn.execute(layer._q.session_load, (layer.prefix, key), binary=True).fetchone()
+        row = self._query_row(self._load, (self._prefix, key))
         return None if row is None else codec.decode(row[0])
 
     def save(self, key: str, data: SessionData, ttl: float) -> None:
         payload = codec.encode(data, size_limit=SESSION_SIZE_LIMIT)
-        layer = self._layer
-        layer._fetchone(layer._q.session_save, (layer.prefix, key, payload, float(ttl)))
+        self._query_row(self._save, (self._prefix, key, payload, float(ttl)))
 
     def delete(self, key: str) -> None:
-        layer = self._layer
-        layer._fetchone(layer._q.session_delete, (layer.prefix, key))
+        self._query_row(self._delete, (self._prefix, key))

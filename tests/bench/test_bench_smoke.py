@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from channels_core.bench import report
-from channels_core.bench.cli import main
+from bench import report
+from bench.cli import main
 
 
 def _load(output: Path) -> dict:
@@ -127,8 +127,8 @@ def test_summary_medians_spread_and_ratios() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_a_stuck_worker_is_killed_and_the_run_marked_timed_out() -> None:
-    from channels_core.bench.runner import Progress, Settings, run_target
-    from channels_core.bench.targets import ours
+    from bench.runner import Progress, Settings, run_target
+    from bench.targets import ours
 
     settings = Settings.make(quick=True, runs=1, workloads=["B1"], soak=False)
     settings.caps["B1"], settings.ready_timeout, settings.grace = 1.0, 1.0, 1.0

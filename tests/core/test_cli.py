@@ -1,4 +1,4 @@
-"""The channels-core command: demo, check, runworker, bench delegation."""
+"""The channels-core command: demo, check, backends, runworker, bench delegation."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -146,27 +145,47 @@ def test_bench_is_delegated_with_the_remaining_arguments(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[list[str]] = []
-    fake = types.ModuleType("channels_core.bench.cli")
 
     def fake_main(argv: list[str]) -> int:
         calls.append(argv)
         return 3
 
-    fake.main = fake_main  # type: ignore[attr-defined]
-    package = types.ModuleType("channels_core.bench")
-    package.cli = fake  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "channels_core.bench", package)
-    monkeypatch.setitem(sys.modules, "channels_core.bench.cli", fake)
+    monkeypatch.setattr("channels_core.cli._bench_main", lambda: fake_main)
     assert main(["bench", "--backends", "inmemory", "--help"]) == 3
     assert calls == [["--backends", "inmemory", "--help"]]
 
 
-def test_bench_missing_is_a_clear_error(
+def test_bench_outside_a_checkout_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, "channels_core.bench.cli", None)
+    monkeypatch.setattr("channels_core.cli._bench_main", lambda: None)
     assert main(["bench"]) == 2
-    assert "the benchmark is not available" in capsys.readouterr().err
+    assert "run it from a source checkout" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "command", [["-m", "bench", "--help"], ["-m", "channels_core", "bench", "--help"]]
+)
+def test_the_benchmark_runs_from_the_checkout(command: list[str], tmp_path: Path) -> None:
+    # ``channels-core bench`` finds the checkout's bench/ from any directory.
+    cwd = ROOT if command[1] == "bench" else tmp_path
+    env = {k: v for k, v in ENV.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, *command], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--workloads" in done.stdout
+
+
+def test_the_benchmark_is_not_installed_with_the_core() -> None:
+    import configparser
+
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg")
+    included = setup.get("options.packages.find", "include").split()
+    assert included and not any(
+        pattern.split(".")[0] == "bench" or pattern == "*" for pattern in included
+    ), included
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,4 @@
-"""``channels-core bench``: run B1-B4 on our layers, their peers and the raw clients.
+"""``python -m bench`` (or ``channels-core bench`` in a checkout): run B1-B4 on every target.
 
 Prints the Markdown report on stdout, a progress bar on stderr, and writes ``bench.md``,
 ``bench.json`` and ``bench.png`` to the output directory (``bench-results/`` by default).
@@ -12,7 +12,8 @@ import os
 import time
 from pathlib import Path
 
-from ..cli import positive_int
+from channels_core.argtypes import positive_int
+
 from . import report, targets
 from .runner import Progress, Settings, run_all, total_steps
 

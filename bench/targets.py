@@ -50,7 +50,7 @@ def server_of(engine: str) -> tuple[str, int] | None:
 
 #: Big enough for B1 (10,000) and B2 (20,000) pending messages on one channel.
 CAPACITY = 25_000
-_PACKAGE = "channels_core.bench"
+_PACKAGE = "bench"
 
 
 @dataclass
