@@ -5,6 +5,9 @@ Features
     ``asyncio`` alias ``async``, ``twisted``), thread-safe, with expiry (an expired unread
     message evicts its channel from its groups), group expiry, per-channel capacity and
     statistics. No server, no dependency (Twisted only for ``receive_twisted``).
+    ``!`` channels share their inbox's capacity and are delivered through the same
+    :class:`~channels_core.inbox.ProcessInbox` as on the network backends: ``send_group``
+    stores one entry per inbox for all the ``!`` members behind it (group fan-out).
 
 Connection string
     ``memory://`` (options as a query string: ``memory://?capacity=500&expiry=30``), or the
@@ -29,12 +32,13 @@ from collections import deque
 from typing import Any, ClassVar
 
 from channels_core.exceptions import ChannelFull
+from channels_core.inbox import ProcessInbox, address_channels, address_size, entry_address
 from channels_core.layer import RECEIVE_EXTENSIONS, BaseChannelLayer, RawReceived
 from channels_core.names import inbox_name
 from channels_core.registry import Backend
 from channels_core.statistics import RateCounter, Statistics
 
-# (expires_at, channel, payload, sent_at)
+# (expires_at, channel or inbox entry address, payload, sent_at)
 _Entry = tuple[float, str, bytes, float]
 
 
@@ -71,6 +75,10 @@ class InMemoryChannelLayer(BaseChannelLayer):
         self._blocked = 0  # threads waiting in a blocking receive
         self._next_sweep = 0.0
         self._sweep_interval = min(1.0, self.expiry / 4)
+        # ``!`` inboxes are drained into per-channel buffers, as on every backend
+        self._inbox = ProcessInbox(
+            self.capacity_for, clock=time.monotonic, sweep_interval=self._sweep_interval
+        )
 
     # -- storing and taking -------------------------------------------------------------------
 
@@ -103,6 +111,11 @@ class InMemoryChannelLayer(BaseChannelLayer):
             while True:
                 now = time.monotonic()
                 for name in channels:
+                    if name[-1] == "!":
+                        taken = self._take_inbox(name, now)
+                        if taken is not None:
+                            return taken
+                        continue
                     queue = self._queues.get(name)
                     if not queue:
                         continue
@@ -127,6 +140,31 @@ class InMemoryChannelLayer(BaseChannelLayer):
                     self._cond.wait(remaining)
                 finally:
                     self._blocked -= 1
+
+    def _take_inbox(self, inbox: str, now: float) -> RawReceived:
+        """The next message of a ``!`` inbox: from its buffers, draining its queue into them
+        first when they have nothing (and room). Called with the lock held."""
+        buffers = self._inbox
+        taken = buffers.take(inbox)
+        if taken is not None:
+            return taken
+        queue = self._queues.get(inbox)
+        if queue:
+            if queue[0][0] <= now:
+                self._drop_expired(queue, now)
+            room = buffers.room(inbox)
+            drained = []
+            while queue and room > 0:
+                expires_at, address, payload, _ = queue.popleft()
+                drained.append((address, payload, expires_at))
+                room -= address_size(address)
+            if not queue:
+                del self._queues[inbox]
+            buffers.put_many(drained)
+            for channel in buffers.expired_channels():
+                self._evict(channel)
+            return buffers.take(inbox)
+        return None
 
     async def _receive_async(self, channels: list[str]) -> RawReceived:
         loop = asyncio.get_running_loop()
@@ -165,8 +203,10 @@ class InMemoryChannelLayer(BaseChannelLayer):
             if "!" not in name:
                 return name in self._queues
             # A ``!`` name shares its inbox with its neighbours: look for its own messages.
+            if self._inbox.holds(name):
+                return True
             inbox = self._queues.get(inbox_name(name))
-            return inbox is not None and any(entry[1] == name for entry in inbox)
+            return inbox is not None and any(name in address_channels(entry[1]) for entry in inbox)
 
     # -- expiry -------------------------------------------------------------------------------
 
@@ -177,13 +217,18 @@ class InMemoryChannelLayer(BaseChannelLayer):
         appended to.
         """
         while queue and queue[0][0] <= now:
-            _, channel, _, _ = queue.popleft()
-            for group in self._memberships.pop(channel, ()):
-                members = self._groups.get(group)
-                if members is not None:
-                    members.pop(channel, None)
-                    if not members:
-                        del self._groups[group]
+            _, address, _, _ = queue.popleft()
+            for channel in address_channels(address):
+                self._evict(channel)
+
+    def _evict(self, channel: str) -> None:
+        """Remove ``channel`` from all its groups (a message of it expired unread)."""
+        for group in self._memberships.pop(channel, ()):
+            members = self._groups.get(group)
+            if members is not None:
+                members.pop(channel, None)
+                if not members:
+                    del self._groups[group]
 
     def _sweep(self, now: float) -> None:
         """Expire messages everywhere, lapse old memberships, forget idle counters."""
@@ -193,6 +238,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
                 self._drop_expired(queue, now)
                 if not queue:
                     del self._queues[name]
+        for channel in self._inbox.expired_channels():
+            self._evict(channel)
         lapse_before = now - self.group_expiry
         for group, members in list(self._groups.items()):
             for channel, added_at in list(members.items()):
@@ -262,23 +309,32 @@ class InMemoryChannelLayer(BaseChannelLayer):
             return list(self._groups.get(group, ()))
 
     def _send_group(self, group: str, payload: bytes) -> None:
+        """One entry per queue: a plain member's channel, or the inbox of ``!`` members (one
+        entry addressed to all of them, SPEC §5 "Group fan-out")."""
         with self._cond:
             now = time.monotonic()
             if now >= self._next_sweep:
                 self._sweep(now)
+            by_queue: dict[str, list[str]] = {}
+            for channel in self._live_members(group, now):
+                bang = channel.find("!")
+                by_queue.setdefault(channel if bang < 0 else channel[: bang + 1], []).append(
+                    channel
+                )
             queues, counters_of, capacity_for = self._queues, self._counters, self.capacity_for
             memberships = self._memberships
             uniform = capacity_for.uniform
             expires_at = now + self.expiry
             delivered = full = 0
-            for channel in self._live_members(group, now):
-                queue_name = inbox_name(channel) if "!" in channel else channel
+            for queue_name, members in by_queue.items():
                 queue = queues.get(queue_name)
                 if queue is None:
                     queue = queues[queue_name] = deque()
                 elif queue[0][0] <= now:
                     self._drop_expired(queue, now)
-                    if channel not in memberships:  # evicted just now: its reader is gone
+                    # members evicted just now have no reader any more
+                    members = [channel for channel in members if channel in memberships]
+                    if not members:
                         if not queue:
                             del queues[queue_name]
                         continue
@@ -287,12 +343,14 @@ class InMemoryChannelLayer(BaseChannelLayer):
                     counters = counters_of[queue_name] = _ChannelCounters()
                 counters.last_active = now
                 if len(queue) >= (uniform or capacity_for(queue_name)):
-                    counters.full += 1
-                    full += 1
+                    counters.full += len(members)
+                    full += len(members)
+                    if not queue:
+                        del queues[queue_name]
                     continue
-                queue.append((expires_at, channel, payload, now))
-                counters.sent += 1
-                delivered += 1
+                queue.append((expires_at, entry_address(members), payload, now))
+                counters.sent += len(members)
+                delivered += len(members)
             if full:
                 self._full.add(full, now)
             if delivered:
@@ -307,20 +365,23 @@ class InMemoryChannelLayer(BaseChannelLayer):
             self._queues.clear()
             self._groups.clear()
             self._memberships.clear()
+            self._inbox.clear()
 
     def _global_statistics(self) -> Statistics:
         with self._cond:
             now = time.monotonic()
             self._sweep(now)
             oldest = min((queue[0][3] for queue in self._queues.values()), default=now)
-            return {
-                "messages_count": self._sent.total,
-                "messages_pending": sum(len(queue) for queue in self._queues.values()),
-                "messages_max_age": now - oldest,
-                "channel_full_count": self._full.total,
-                "messages_count_per_second": self._sent.per_second(now),
-                "channel_full_count_per_second": self._full.per_second(now),
-            }
+            return self._inbox.add_to_global(
+                {
+                    "messages_count": self._sent.total,
+                    "messages_pending": sum(len(queue) for queue in self._queues.values()),
+                    "messages_max_age": now - oldest,
+                    "channel_full_count": self._full.total,
+                    "messages_count_per_second": self._sent.per_second(now),
+                    "channel_full_count_per_second": self._full.per_second(now),
+                }
+            )
 
     def _channel_statistics(self, channel: str) -> Statistics:
         queue_name = inbox_name(channel)
@@ -332,15 +393,19 @@ class InMemoryChannelLayer(BaseChannelLayer):
                 if not queue:
                     del self._queues[queue_name]
             counters = self._counters.get(queue_name) or _ChannelCounters()
-            return {
-                "messages_count": counters.sent,
-                "messages_pending": len(queue) if queue else 0,
-                "messages_max_age": now - queue[0][3] if queue else 0.0,
-                "channel_full_count": counters.full,
-            }
+            return self._inbox.add_to_channel(
+                channel,
+                {
+                    "messages_count": counters.sent,
+                    "messages_pending": len(queue) if queue else 0,
+                    "messages_max_age": now - queue[0][3] if queue else 0.0,
+                    "channel_full_count": counters.full,
+                },
+            )
 
     def _close(self) -> None:
         with self._cond:
+            self._inbox.clear()
             self._wake()
 
 

@@ -97,6 +97,37 @@ def send_skips_full(ctx: Context) -> None:
 
 
 @clause(
+    "groups.fan-out-per-inbox",
+    "send_group reaches 1,000 ! members of one inbox at default capacity",
+    "§5",
+    extension="groups",
+)
+def fan_out_per_inbox(ctx: Context) -> None:
+    """**Group fan-out.** A group send stores one entry per inbox, however many members live
+    behind it (an interface server holding 1,000 WebSockets of one group gets one entry, not
+    1,000), and the receiving process fans it out into its per-channel buffers. So a broadcast
+    to a large group at default settings reaches every member that is being read, where the
+    layers of the Channels 1.x era silently dropped all but the first `capacity` of them."""
+    layer = ctx.layer(capacity=100, channel_capacity={})
+    members = [layer.new_channel("fan.out!") for _ in range(1000)]
+    for member in members:
+        layer.group_add("crowd", member)
+    layer.send_group("crowd", {"to": "everyone"})
+    inbox = members[0][: members[0].index("!") + 1]
+    got = drain(layer, [inbox])
+    wrong = [(channel, message) for channel, message in got if message != {"to": "everyone"}]
+    assert not wrong, f"members received other messages: {wrong[:3]!r}"
+    received = [channel for channel, _ in got]
+    assert len(received) == len(set(received)), "a member received the group message twice"
+    missing = set(members) - set(received)
+    assert not missing, (
+        f"one send_group to 1,000 members of one inbox at capacity 100 reached "
+        f"{len(members) - len(missing)} of them ({len(missing)} lost): the group send stored "
+        "one entry per member instead of one per inbox"
+    )
+
+
+@clause(
     "groups.expiry",
     "Membership lapses group_expiry seconds after the last group_add",
     "§5",

@@ -20,6 +20,9 @@ Features
     * process-specific channels (``ws.send.<id>!<token>``) share one inbox per ``!`` prefix,
       on which capacity is counted; a receiver drains its inbox in batches into local,
       bounded, expiring per-channel buffers (:class:`channels_core.inbox.ProcessInbox`);
+      group fan-out: ``send_group`` stores one row per inbox for all the ``!`` members
+      behind it, fanned out by the receiving process (1,000 WebSockets of one interface
+      server get every broadcast at the default capacity);
     * server restart or network loss: calls fail within ``connect_timeout`` with a
       :class:`~channels_core.exceptions.LayerUnavailable` naming host and port; pooled
       connections the server dropped are replaced before use; the listener reconnects with

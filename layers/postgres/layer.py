@@ -92,6 +92,9 @@ class _Statements:
             f"SELECT coalesce((SELECT flushes FROM {s}.prefix_totals WHERE prefix = %s), 0)"
         )
         self.send_group = f"SELECT {s}.send_group(%s, %s, %s, %s::float8)"
+        self.evict_channels = (
+            f"DELETE FROM {s}.group_member WHERE prefix = %s AND channel = ANY (%s::text[])"
+        )
         self.group_add = f"SELECT {s}.group_add(%s, %s, %s, %s, %s::integer, %s::float8)"
         self.group_discard = f"SELECT {s}.group_discard(%s, %s, %s)"
         self.group_channels = f"SELECT {s}.group_channels(%s, %s)"
@@ -376,9 +379,15 @@ class PostgresChannelLayer(BaseChannelLayer):
         A connection that breaks under it is replaced and the take tried once more: unlike a
         send, a take can be repeated without ever duplicating a message.
         """
-        params = (self.prefix, channels, self._batch(channels), listener)
+        queues = self._drainable(channels)
+        if not queues:
+            return self._take_buffered(channels, leading_only=False)
+        params = (self.prefix, queues, self._batch(queues), listener)
+        expired = self._inbox.expired_channels()
         try:
             with self._connection() as conn:
+                if expired:
+                    conn.execute(self._q.evict_channels, (self.prefix, expired))
                 if time.monotonic() >= self._next_sweep:
                     self._maybe_sweep(conn)
                 rows = conn.execute(self._q.take, params, binary=True).fetchall()
@@ -386,6 +395,12 @@ class PostgresChannelLayer(BaseChannelLayer):
             with self._connection() as conn:
                 rows = conn.execute(self._q.take, params, binary=True).fetchall()
         return self._accept(rows, channels)
+
+    def _drainable(self, channels: list[str]) -> list[str]:
+        """``channels`` without the inboxes whose local buffers are full as a whole (they are
+        not drained until the process reads some: their senders see ChannelFull)."""
+        inbox = self._inbox
+        return [name for name in channels if name[-1] != "!" or inbox.room(name)]
 
     def _batch(self, channels: list[str]) -> int:
         """How many messages one take may move from a ``!`` inbox into the local buffers: the
@@ -418,8 +433,9 @@ class PostgresChannelLayer(BaseChannelLayer):
             if epoch != self._inbox_epoch:
                 self._inbox.clear()
                 self._inbox_epoch = epoch
-            for channel, payload, ttl, _ in rows:
-                self._inbox.put(channel, payload, now + ttl)
+            self._inbox.put_many(
+                [(address, payload, now + ttl) for address, payload, ttl, _ in rows]
+            )
         if self._listener is None or not self._listener.connected:
             self._started_listener()
 
@@ -485,10 +501,13 @@ class PostgresChannelLayer(BaseChannelLayer):
 
     async def _take_async(self, channels: list[str], listener: str | None) -> RawReceived:
         """:meth:`_take` on this event loop's connections (retried once on a broken one)."""
+        queues = self._drainable(channels)
+        if not queues:
+            return self._take_buffered(channels, leading_only=False)
         try:
-            rows = await self._take_rows_async(channels, listener, sweep=True)
+            rows = await self._take_rows_async(queues, listener, sweep=True)
         except ConnectionLost:
-            rows = await self._take_rows_async(channels, listener, sweep=False)
+            rows = await self._take_rows_async(queues, listener, sweep=False)
         return self._accept(rows, channels)
 
     async def _take_rows_async(
@@ -497,6 +516,9 @@ class PostgresChannelLayer(BaseChannelLayer):
         conn = await self._async_pools.acquire()
         discard = False
         try:
+            expired = self._inbox.expired_channels() if sweep else None
+            if expired:
+                await conn.execute(self._q.evict_channels, (self.prefix, expired))
             due = self._sweep_args() if sweep else None
             if due is not None:
                 await conn.execute(self._q.sweep, due)
@@ -600,23 +622,27 @@ class PostgresChannelLayer(BaseChannelLayer):
 
     def _global_statistics(self) -> Statistics:
         sent, full, pending, max_age = self._fetchone(self._q.statistics, (self.prefix, None))
-        return {
-            "messages_count": int(sent),
-            "messages_pending": int(pending) + self._inbox.pending(),
-            "messages_max_age": float(max_age),
-            "channel_full_count": int(full) + self._inbox.dropped,
-        }
+        return self._inbox.add_to_global(
+            {
+                "messages_count": int(sent),
+                "messages_pending": int(pending),
+                "messages_max_age": float(max_age),
+                "channel_full_count": int(full),
+            }
+        )
 
     def _channel_statistics(self, channel: str) -> Statistics:
         queue = inbox_name(channel)
         sent, full, pending, max_age = self._fetchone(self._q.statistics, (self.prefix, queue))
-        buffered = self._inbox.pending(queue) if queue != channel else 0
-        return {
-            "messages_count": int(sent),
-            "messages_pending": int(pending) + buffered,
-            "messages_max_age": float(max_age),
-            "channel_full_count": int(full),
-        }
+        return self._inbox.add_to_channel(
+            channel,
+            {
+                "messages_count": int(sent),
+                "messages_pending": int(pending),
+                "messages_max_age": float(max_age),
+                "channel_full_count": int(full),
+            },
+        )
 
     def _make_session_store(self) -> SessionStore:
         return PostgresSessionStore(self.query_row, self.schema, self.prefix)

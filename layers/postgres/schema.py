@@ -7,7 +7,9 @@ statistic touches only its own prefix and nothing else in the database.
 Tables
     ``message`` (UNLOGGED): one row per pending message: ``queue`` is the name capacity is
     counted on (the inbox ``a.b!`` for a process-specific ``a.b!xyz``), ``channel`` the full
-    name, ``payload`` the msgpack bytes (``bytea``, stored uncompressed out of line when large).
+    name (for an inbox, a ``channels_core.inbox`` address: a group send stores one row for all
+    the ``!`` members behind an inbox, ``a.b!x,y,z``), ``payload`` the msgpack bytes
+    (``bytea``, stored uncompressed out of line when large).
     Indexed by ``(prefix, queue, id)`` (the head of each queue) and by ``expires_at`` (expiry).
     ``queue`` (UNLOGGED): one row per queue: its lock (senders, and receivers registering a
     wake-up, serialize on it) and its counters (sent, refused as full, last activity).
@@ -480,9 +482,214 @@ CREATE UNLOGGED TABLE __S__.maintenance (
 );
 """
 
+_V2 = r"""
+-- Group fan-out (SPEC §5): a group send stores ONE row per inbox for all its '!' members,
+-- whose channel column holds the channels_core.inbox address "<inbox><token>,<token>,...".
+-- queue.copies counts the members such rows reached beyond one per row, so messages_count
+-- counts members while queue.sent keeps numbering rows (the capacity check needs that).
+ALTER TABLE __S__.queue ADD COLUMN copies bigint NOT NULL DEFAULT 0;
+
+-- The full channel names an address (a message row's channel column) is for.
+CREATE FUNCTION __S__.address_channels(a text) RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN strpos(a, ',') = 0 THEN ARRAY[a]
+           ELSE ARRAY(SELECT left(a, strpos(a, '!')) || t
+                      FROM unnest(string_to_array(substr(a, strpos(a, '!') + 1), ',')) t)
+           END
+$$;
+
+CREATE OR REPLACE FUNCTION __S__.evict(p text, qs text[]) RETURNS integer
+LANGUAGE plpgsql SET enable_seqscan = off SET enable_bitmapscan = off AS $$
+DECLARE
+    evicted integer;
+BEGIN
+    WITH heads AS (
+        SELECT u.q FROM unnest(qs) u(q)
+        CROSS JOIN LATERAL (
+            SELECT c.expires_at FROM __S__.message c
+            WHERE c.prefix = p AND c.queue = u.q ORDER BY c.id LIMIT 1) h
+        WHERE h.expires_at <= now()),
+    dropped AS (
+        DELETE FROM __S__.message m WHERE m.ctid = ANY (ARRAY(
+            SELECT c.ctid FROM __S__.message c JOIN heads ON c.prefix = p AND c.queue = heads.q
+            WHERE c.expires_at <= now()
+            FOR UPDATE OF c SKIP LOCKED))
+        RETURNING m.channel),
+    gone AS (
+        DELETE FROM __S__.group_member g
+        WHERE g.prefix = p AND g.channel IN (
+            SELECT DISTINCT unnest(__S__.address_channels(dropped.channel)) FROM dropped)
+        RETURNING 1)
+    SELECT count(*) INTO evicted FROM gone;
+    RETURN evicted;
+END $$;
+
+-- Send one payload to every live member of group g in one transaction: one row per queue (a
+-- plain member's, or one addressed to all the '!' members behind an inbox); members whose
+-- queue is at capacity are skipped and counted. Returns {delivered, skipped} in members.
+CREATE OR REPLACE FUNCTION __S__.send_group(p text, g text, body bytea, ttl float8)
+RETURNS integer[]
+LANGUAGE plpgsql SET enable_seqscan = off SET enable_bitmapscan = off AS $$
+DECLARE
+    qs text[];
+    woken text[];
+    delivered integer;
+    skipped integer;
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    DELETE FROM __S__.group_member
+    WHERE prefix = p AND group_name = g AND expires_at <= now();
+    SELECT array_agg(DISTINCT queue ORDER BY queue) INTO qs
+    FROM __S__.group_member WHERE prefix = p AND group_name = g;
+    IF qs IS NULL THEN
+        RETURN ARRAY[0, 0];
+    END IF;
+    PERFORM __S__.evict(p, qs);
+    -- Lock the members' queue rows, always in name order (receivers lock in the same order);
+    -- the next statement's snapshot then sees every send that held one of these locks before.
+    INSERT INTO __S__.queue AS t (prefix, name)
+    SELECT p, x FROM unnest(qs) x ORDER BY x
+    ON CONFLICT (prefix, name) DO UPDATE SET touched = now();
+    WITH locked AS (
+        SELECT t.name, t.sent FROM __S__.queue t WHERE t.prefix = p AND t.name = ANY (qs)),
+    entries AS (
+        SELECT gm.queue,
+               CASE WHEN right(gm.queue, 1) = '!'
+                    THEN gm.queue || string_agg(substr(gm.channel, length(gm.queue) + 1), ','
+                                                ORDER BY gm.channel)
+                    ELSE min(gm.channel) END AS address,
+               max(gm.capacity) AS capacity, count(*) AS size
+        FROM __S__.group_member gm
+        WHERE gm.prefix = p AND gm.group_name = g AND gm.queue = ANY (qs)
+        GROUP BY gm.queue),
+    pending AS MATERIALIZED (
+        SELECT locked.name AS queue, locked.sent,
+               coalesce(locked.sent - h.seq + 1, 0) AS n
+        FROM locked LEFT JOIN LATERAL (
+            SELECT m.seq FROM __S__.message m
+            WHERE m.prefix = p AND m.queue = locked.name AND m.expires_at > now()
+            ORDER BY m.id LIMIT 1) h ON true),
+    decided AS (
+        SELECT entries.address, entries.queue, entries.size, pending.sent + 1 AS number,
+               pending.n + 1 <= entries.capacity AS fits
+        FROM entries JOIN pending ON pending.queue = entries.queue),
+    stored AS (
+        INSERT INTO __S__.message (prefix, queue, channel, seq, sent_at, expires_at, payload)
+        SELECT p, d.queue, d.address, d.number, now(), now() + make_interval(secs => ttl), body
+        FROM decided d WHERE d.fits ORDER BY d.queue
+        RETURNING 1),
+    counted AS (
+        UPDATE __S__.queue t
+        SET sent = t.sent + CASE WHEN d.fits THEN 1 ELSE 0 END,
+            copies = t.copies + CASE WHEN d.fits THEN d.size - 1 ELSE 0 END,
+            full_count = t.full_count + CASE WHEN d.fits THEN 0 ELSE d.size END
+        FROM decided d
+        WHERE t.prefix = p AND t.name = d.queue
+        RETURNING 1)
+    SELECT coalesce(sum(d.size) FILTER (WHERE d.fits), 0)::integer,
+           coalesce(sum(d.size) FILTER (WHERE NOT d.fits), 0)::integer,
+           array_agg(d.queue) FILTER (WHERE d.fits)
+    INTO delivered, skipped, woken
+    FROM decided d;
+    IF woken IS NOT NULL
+       AND EXISTS (SELECT 1 FROM __S__.waiter w WHERE w.prefix = p AND w.queue = ANY (woken)) THEN
+        PERFORM __S__.wake(p, woken);
+    END IF;
+    RETURN ARRAY[delivered, skipped];
+END $$;
+
+CREATE OR REPLACE FUNCTION __S__.statistics(p text, q text)
+RETURNS TABLE (sent bigint, full_count bigint, pending bigint, max_age float8)
+LANGUAGE plpgsql SET enable_seqscan = off SET enable_bitmapscan = off AS $$
+BEGIN
+    IF q IS NULL THEN
+        RETURN QUERY SELECT
+            (SELECT coalesce(sum(t.sent + t.copies), 0) FROM __S__.queue t
+             WHERE t.prefix = p)::bigint
+                + coalesce((SELECT x.sent FROM __S__.prefix_totals x WHERE x.prefix = p), 0),
+            (SELECT coalesce(sum(t.full_count), 0) FROM __S__.queue t WHERE t.prefix = p)::bigint
+                + coalesce((SELECT x.full_count FROM __S__.prefix_totals x WHERE x.prefix = p), 0),
+            m.n, coalesce(extract(epoch FROM now() - m.oldest)::float8, 0.0)
+        FROM (SELECT count(*) AS n, min(c.sent_at) AS oldest FROM __S__.message c
+              WHERE c.prefix = p AND c.expires_at > now()) m;
+    ELSE
+        RETURN QUERY SELECT
+            coalesce((SELECT t.sent + t.copies FROM __S__.queue t
+                      WHERE t.prefix = p AND t.name = q), 0),
+            coalesce((SELECT t.full_count FROM __S__.queue t
+                      WHERE t.prefix = p AND t.name = q), 0),
+            (SELECT count(*) FROM __S__.message c
+             WHERE c.prefix = p AND c.queue = q AND c.expires_at > now()),
+            coalesce((SELECT extract(epoch FROM now() - c.sent_at)::float8
+                      FROM __S__.message c
+                      WHERE c.prefix = p AND c.queue = q AND c.expires_at > now()
+                      ORDER BY c.id LIMIT 1), 0.0);
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION __S__.sweep(batch integer, gc_idle float8) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    removed integer := 0;
+    n integer;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(1667460978, hashtext('__S__.sweep')) THEN
+        RETURN 0;
+    END IF;
+    PERFORM set_config('synchronous_commit', 'off', true);
+    WITH dropped AS (
+        DELETE FROM __S__.message m WHERE m.ctid = ANY (ARRAY(
+            SELECT c.ctid FROM __S__.message c WHERE c.expires_at <= now()
+            ORDER BY c.expires_at LIMIT batch FOR UPDATE SKIP LOCKED))
+        RETURNING m.prefix, m.channel),
+    gone AS (
+        DELETE FROM __S__.group_member g
+        USING (SELECT DISTINCT dropped.prefix,
+                      unnest(__S__.address_channels(dropped.channel)) AS channel
+               FROM dropped) e
+        WHERE g.prefix = e.prefix AND g.channel = e.channel
+        RETURNING 1)
+    SELECT (SELECT count(*) FROM dropped) + (SELECT count(*) FROM gone) INTO n;
+    removed := removed + n;
+    DELETE FROM __S__.group_member g WHERE g.ctid = ANY (ARRAY(
+        SELECT c.ctid FROM __S__.group_member c WHERE c.expires_at <= now()
+        LIMIT batch FOR UPDATE SKIP LOCKED));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    removed := removed + n;
+    DELETE FROM __S__.session s WHERE s.ctid = ANY (ARRAY(
+        SELECT c.ctid FROM __S__.session c WHERE c.expires_at <= now()
+        LIMIT batch FOR UPDATE SKIP LOCKED));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    removed := removed + n;
+    DELETE FROM __S__.waiter w WHERE w.registered_at < now() - interval '10 minutes';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    removed := removed + n;
+    IF gc_idle IS NOT NULL THEN
+        WITH idle AS (
+            DELETE FROM __S__.queue t WHERE t.ctid = ANY (ARRAY(
+                SELECT c.ctid FROM __S__.queue c
+                WHERE c.touched < now() - make_interval(secs => gc_idle)
+                  AND NOT EXISTS (SELECT 1 FROM __S__.message m
+                                  WHERE m.prefix = c.prefix AND m.queue = c.name)
+                LIMIT batch FOR UPDATE SKIP LOCKED))
+            RETURNING t.prefix, t.sent + t.copies AS sent, t.full_count),
+        folded AS (
+            INSERT INTO __S__.prefix_totals AS x (prefix, sent, full_count)
+            SELECT idle.prefix, sum(idle.sent), sum(idle.full_count) FROM idle
+            GROUP BY idle.prefix
+            ON CONFLICT (prefix) DO UPDATE
+            SET sent = x.sent + excluded.sent, full_count = x.full_count + excluded.full_count
+            RETURNING 1)
+        SELECT count(*) INTO n FROM idle;
+        removed := removed + n;
+    END IF;
+    RETURN removed;
+END $$;
+"""
+
 #: Migrations in order; the schema's version is how many of them were applied. Never edit an
 #: applied one: append a new step (``CREATE OR REPLACE FUNCTION`` for changed functions).
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 VERSION = len(MIGRATIONS)
 
 _ready: set[tuple[str, str]] = set()

@@ -24,7 +24,9 @@ Features
       per-channel buffers served round-robin (``channels_core.inbox.ProcessInbox``); a
       receiving process drains its inbox every 2 ms (up to 16 ms while it stays empty), so one
       busy ``!`` channel never makes its neighbours ``ChannelFull``; what a full buffer drops
-      is counted in ``channel_full_count``.
+      is counted in ``channel_full_count``. Group fan-out: ``send_group`` stores ONE entry
+      per inbox for all the ``!`` members behind it, which the receiving process fans out
+      (1,000 WebSockets of one interface server get every broadcast at the default capacity).
     * Expiry: a message stores its deadline (server clock) and is never delivered after it.
       A message that expires unread evicts its channel from all its groups (a per-channel
       reverse index, and an expiry index every script sweeps a little of). Group members

@@ -13,7 +13,7 @@ from channels_core.exceptions import (
     MalformedMessage,
     OutcomeUnknown,
 )
-from channels_core.inbox import ProcessInbox
+from channels_core.inbox import ProcessInbox, address_channels
 from channels_core.layer import RECEIVE_EXTENSIONS, BaseChannelLayer, RawReceived, random_token
 from channels_core.options import (
     Option,
@@ -96,9 +96,9 @@ def _glob_escape(text: str) -> str:
 
 
 def _parse(envelope: bytes, queue: str) -> tuple[int, str | None, bytes]:
-    """(deadline ms, full name or None, payload) of an envelope stored on ``queue``;
+    """(deadline ms, inbox entry address or None, payload) of an envelope stored on ``queue``;
     :class:`MalformedMessage` if it is not one this layer wrote there (an inbox's entries
-    name a channel of that inbox, a plain queue's entries name none)."""
+    address channels of that inbox, a plain queue's entries name none)."""
     try:
         first = envelope.index(b":")
         second = envelope.index(b":", first + 1)
@@ -180,8 +180,7 @@ class RedisChannelLayer(BaseChannelLayer):
         self._poll_options = f"{drain}:{4 * 1024 * 1024}:".encode()
         block = min(BLOCK_STEP, float(socket_timeout) / 2)
         self._block_step = block
-        self._inbox = ProcessInbox(self.capacity_for)
-        self._next_local_sweep = 0.0
+        self._inbox = ProcessInbox(self.capacity_for, sweep_interval=HOUSEKEEPING_INTERVAL * 10)
         # inbox -> (when it is due for draining again, current interval)
         self._drained: dict[str, tuple[float, float]] = {}
         self._offset = 0.0  # server clock minus local clock, seconds (measured with TIME)
@@ -283,7 +282,10 @@ class RedisChannelLayer(BaseChannelLayer):
     def _poll_args(self, queues: list[str]) -> tuple[Any, ...]:
         inbox = self._inbox
         names = [
-            queue + "+" if queue[-1] == "!" and inbox.has(queue) else queue for queue in queues
+            (queue + "+" if inbox.room(queue) else queue + "=")
+            if queue[-1] == "!" and inbox.has(queue)
+            else queue
+            for queue in queues
         ]
         return (self._ns_bytes, self._poll_options + self._housekeeping(), *names)
 
@@ -358,15 +360,15 @@ class RedisChannelLayer(BaseChannelLayer):
         self._malformed += bad
         return bad
 
-    def _handle_pop(self, queue: str, envelope: bytes) -> tuple[RawReceived, str | None]:
-        """The result of a BLPOP'd envelope, or (None, channel to evict) if it expired."""
-        deadline, name, payload = self._unpack(envelope, queue)
+    def _handle_pop(self, queue: str, envelope: bytes) -> tuple[RawReceived, list[str]]:
+        """The result of a BLPOP'd envelope, or (None, channels to evict) if it expired."""
+        deadline, address, payload = self._unpack(envelope, queue)
         if deadline / 1000 <= time.time() + self._offset:
-            return None, name or queue
+            return None, address_channels(address or queue)
         if queue[-1] != "!":
-            return self._opened(queue, payload), None
-        self._inbox.put(name or queue, payload, deadline / 1000 - self._offset)
-        return self._take_local([queue], False), None
+            return self._opened(queue, payload), []
+        self._inbox.put(address or queue, payload, deadline / 1000 - self._offset)
+        return self._take_local([queue], False), []
 
     def _blpop_plan(self, names: list[str], rotation: int) -> tuple[Shard, list[bytes], float]:
         plan = self._by_shard(names)
@@ -376,12 +378,7 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def _local_expired(self) -> list[tuple[Shard, list[str]]]:
         """Channels whose locally buffered messages expired (to evict from their groups)."""
-        now = time.monotonic()
-        if now < self._next_local_sweep:
-            return []
-        self._next_local_sweep = now + HOUSEKEEPING_INTERVAL * 10
-        self._inbox.sweep()
-        names = self._inbox.take_expired_channels()
+        names = self._inbox.expired_channels()
         if not names:
             return []
         grouped: dict[int, list[str]] = {}
@@ -425,8 +422,8 @@ class RedisChannelLayer(BaseChannelLayer):
             result, expired = self._handle_pop(queue, popped[1])
             if result is not None:
                 return result
-            if expired is not None:
-                self._shard(queue).run("evict", (self._ns_bytes, expired))
+            if expired:
+                self._shard(queue).run("evict", (self._ns_bytes, *expired))
             result = self._poll(channels)  # what else arrived meanwhile
             if result is not None:
                 return result
@@ -455,9 +452,9 @@ class RedisChannelLayer(BaseChannelLayer):
             if envelope is None:
                 return None
             result, expired = self._handle_pop(queue, envelope)
-            if expired is None:
+            if not expired:
                 return result
-            shard.run("evict", (self._ns_bytes, expired))
+            shard.run("evict", (self._ns_bytes, *expired))
 
     def _set_offset(self, server_time: list[Any]) -> None:
         self._offset = int(server_time[0]) + int(server_time[1]) / 1e6 - time.time()
@@ -504,8 +501,8 @@ class RedisChannelLayer(BaseChannelLayer):
             queue = popped[0][len(self._ns_bytes) + 2 :].decode("ascii")
             result, expired = self._handle_pop(queue, popped[1])
             if result is None:
-                if expired is not None:
-                    await self._shard(queue).arun("evict", (self._ns_bytes, expired))
+                if expired:
+                    await self._shard(queue).arun("evict", (self._ns_bytes, *expired))
                 result = await self._apoll(channels)
         return result
 
@@ -532,9 +529,9 @@ class RedisChannelLayer(BaseChannelLayer):
             if envelope is None:
                 return None
             result, expired = self._handle_pop(queue, envelope)
-            if expired is None:
+            if not expired:
                 return result
-            await shard.arun("evict", (self._ns_bytes, expired))
+            await shard.arun("evict", (self._ns_bytes, *expired))
 
     def _channel_in_use(self, name: str) -> bool:
         bang = name.find("!")
@@ -609,7 +606,7 @@ class RedisChannelLayer(BaseChannelLayer):
                 raise shard.error(error) from error
 
     def _global_statistics(self) -> Statistics:
-        pending = self._inbox.pending()
+        pending = 0
         max_age = 0.0
         count = full = 0
         malformed = self._malformed
@@ -633,32 +630,33 @@ class RedisChannelLayer(BaseChannelLayer):
             if window:
                 sent_rate += sent / window
                 full_rate += refused / window
-        return {
-            "messages_count": count,
-            "messages_pending": pending,
-            "messages_max_age": max(max_age, 0.0),
-            "channel_full_count": full + self._inbox.dropped,
-            "messages_count_per_second": sent_rate,
-            "channel_full_count_per_second": full_rate,
-            "messages_malformed_count": malformed,
-        }
+        return self._inbox.add_to_global(
+            {
+                "messages_count": count,
+                "messages_pending": pending,
+                "messages_max_age": max(max_age, 0.0),
+                "channel_full_count": full,
+                "messages_count_per_second": sent_rate,
+                "channel_full_count_per_second": full_rate,
+                "messages_malformed_count": malformed,
+            }
+        )
 
     def _channel_statistics(self, channel: str) -> Statistics:
         bang = channel.find("!")
         queue = channel if bang < 0 else channel[: bang + 1]
         reply = self._shard(queue).run("channel_stats", (self._ns_bytes, queue))
         pending, oldest, count, full, now = reply
-        local_pending = local_dropped = 0
-        if bang >= 0:
-            local_pending = self._inbox.pending(queue)
-            local_dropped = self._inbox.dropped_for(queue)
         age = (now - (oldest - self._expiry_ms)) / 1000 if oldest else 0.0
-        return {
-            "messages_count": count,
-            "messages_pending": pending + local_pending,
-            "messages_max_age": max(age, 0.0),
-            "channel_full_count": full + local_dropped,
-        }
+        return self._inbox.add_to_channel(
+            channel,
+            {
+                "messages_count": count,
+                "messages_pending": pending,
+                "messages_max_age": max(age, 0.0),
+                "channel_full_count": full,
+            },
+        )
 
     def _make_session_store(self) -> SessionStore:
         from .sessions import RedisSessionStore

@@ -2,8 +2,10 @@
 
 Key layout under a namespace ``ns`` (the escaped prefix followed by ``:``):
 
-``ns q:<queue>``    LIST of envelopes ``<deadline ms>:<full name or empty>:<payload>``; a queue
-                    is a channel name, or the inbox (``a.b!``) of process-specific channels.
+``ns q:<queue>``    LIST of envelopes ``<deadline ms>:<address or empty>:<payload>``; a queue
+                    is a channel name, or the inbox (``a.b!``) of process-specific channels,
+                    whose envelopes carry a ``channels_core.inbox`` address (one full name,
+                    or ``a.b!t1,t2,...`` for a group send to several of them).
                     TTL ``2 * expiry + 10 s``, refreshed by every send, so abandoned queues vanish.
 ``ns x``            ZSET queue -> deadline of (at most) its oldest message: the expiry index
                     the sweep walks to find expired unread messages (a score may be older than
@@ -61,6 +63,14 @@ local function lib()
   function L.malformed(n)
     if n > 0 then redis.call('HINCRBY', ns .. 'st', 'bad', n) end
   end
+  -- evict every channel an envelope's address names (one, or the ``!`` members of a group
+  -- fan-out entry: "<inbox>tok1,tok2,...")
+  function L.evict_address(addr)
+    if not string.find(addr, ',', 1, true) then return L.evict(addr) end
+    local bang = string.find(addr, '!', 1, true)
+    local inbox = string.sub(addr, 1, bang)
+    for token in string.gmatch(string.sub(addr, bang + 1), '[^,]+') do L.evict(inbox .. token) end
+  end
   -- remove a channel from every group it belongs to (a message of it expired unread)
   function L.evict(channel)
     local mkey = ns .. 'm:' .. channel
@@ -105,7 +115,7 @@ local function lib()
         local ch = L.channel_of(head, queue)
         if not seen[ch] then
           seen[ch] = true
-          L.evict(ch)
+          L.evict_address(ch)
         end
       else
         bad = bad + 1
@@ -183,7 +193,8 @@ return 1
 )
 
 #: ARGV: ns, ``"<drain count>:<drain byte budget>:<housekeeping>"``, queue names (inboxes end
-#: with '!', or '!+' when the client holds buffered messages for it). Returns, for the first
+#: with '!', or '!+' when the client holds buffered messages for it, or '!=' when its buffers
+#: are full as a whole: counted as having messages, not drained). Returns, for the first
 #: queue with a live message: ``"<index>:<envelope>"`` for a plain queue, or {index, now,
 #: comma-separated lengths, the envelopes concatenated} for an inbox (up to ``drain``
 #: envelopes: two strings the client splits far faster than a reply of many; expired ones at
@@ -198,10 +209,13 @@ local now = now_ms()
 if upkeep ~= '0' then lib().housekeeping(now, tonumber(upkeep)) end
 for i = 3, #ARGV do
   local queue = ARGV[i]
-  local buffered = string.sub(queue, -1) == '+'
+  local mark = string.sub(queue, -1)
+  local buffered = mark == '+' or mark == '='
   if buffered then queue = string.sub(queue, 1, -2) end
   local qkey = ns .. 'q:' .. queue
-  if string.sub(queue, -1) == '!' then
+  if mark == '=' then
+    return {i - 2, now, '', '', 0}
+  elseif string.sub(queue, -1) == '!' then
     local envs, lengths = {}, {}
     local taken, bytes, seen, checking, bad = 0, 0, {}, true, 0
     while taken < drain and bytes < budget do
@@ -225,7 +239,7 @@ for i = 3, #ARGV do
           local ch = lib().channel_of(env, queue)
           if not seen[ch] then
             seen[ch] = true
-            lib().evict(ch)
+            lib().evict_address(ch)
           end
         end
         if taken >= drain or bytes >= budget then break end
@@ -307,8 +321,10 @@ return redis.call('ZRANGEBYSCORE', ns .. 'g:' .. ARGV[2], '(' .. (now - tonumber
 #: snapshot (``gs:<token>``, one minute TTL; ZRANGESTORE, native code), and part ``k``
 #: delivers to the ``k``-th chunk of that snapshot; the last part deletes it. A member is in
 #: exactly one part, whatever group_add/discard run meanwhile: never twice. Returns
-#: {delivered, skipped because full, now, live members}. Members sharing a queue (the ``!``
-#: channels of one process) are appended with one RPUSH.
+#: {delivered, skipped because full, now, live members}. One envelope per queue and part: a
+#: plain member's own, or ONE for all the ``!`` members behind an inbox, addressed
+#: ``<inbox><token>,<token>,...`` (``channels_core.inbox`` fan-out entry); it takes one slot
+#: of the inbox's capacity, and the members count one message each in the statistics.
 SEND_GROUP = (
     _LIB
     + r"""
@@ -344,49 +360,39 @@ for first = 1, #members, 4000 do
   local got = redis.call('HMGET', ns .. 'gc:' .. group, unpack(members, first, last))
   for k = 1, #got do caps[first + k - 1] = got[k] end
 end
-local deadline = now + expiry
-local head = deadline .. ':'
-local tail = ':' .. payload
 local queues, order = {}, {}
 for i, ch in ipairs(members) do
   local bang = string.find(ch, '!', 1, true)
-  local queue, field = ch, ''
-  if bang then
-    queue = string.sub(ch, 1, bang)
-    field = ch
-  end
+  local queue = ch
+  if bang then queue = string.sub(ch, 1, bang) end
   local q = queues[queue]
   if not q then
-    local qkey = ns .. 'q:' .. queue
-    q = {key = qkey, len = redis.call('LLEN', qkey), cap = tonumber(caps[i]) or default_cap,
-         items = {}, full = 0}
-    q.empty = q.len == 0
+    q = {cap = tonumber(caps[i]) or default_cap, tokens = {}, n = 0}
     queues[queue] = q
     order[#order + 1] = queue
   end
-  if q.len >= q.cap then
-    q.full = q.full + 1
-  else
-    q.len = q.len + 1
-    q.items[#q.items + 1] = head .. field .. tail
-  end
+  q.n = q.n + 1
+  if bang then q.tokens[q.n] = string.sub(ch, bang + 1) end
 end
+local deadline = now + expiry
 local delivered, full = 0, 0
 local skey = ns .. 'st'
 for _, queue in ipairs(order) do
   local q = queues[queue]
-  local n = #q.items
-  if n > 0 then
-    for first = 1, n, 4000 do
-      redis.call('RPUSH', q.key, unpack(q.items, first, math.min(first + 3999, n)))
-    end
-    redis.call('PEXPIRE', q.key, expiry * 2 + 10000)
-    if q.empty then redis.call('ZADD', ns .. 'x', 'NX', deadline, queue) end
-    redis.call('HINCRBY', skey, 'c:' .. queue, n)
+  local qkey = ns .. 'q:' .. queue
+  local len = redis.call('LLEN', qkey)
+  if len >= q.cap then
+    redis.call('HINCRBY', skey, 'f:' .. queue, q.n)
+    full = full + q.n
+  else
+    local address = ''
+    if #q.tokens > 0 then address = queue .. table.concat(q.tokens, ',') end
+    redis.call('RPUSH', qkey, deadline .. ':' .. address .. ':' .. payload)
+    redis.call('PEXPIRE', qkey, expiry * 2 + 10000)
+    if len == 0 then redis.call('ZADD', ns .. 'x', 'NX', deadline, queue) end
+    redis.call('HINCRBY', skey, 'c:' .. queue, q.n)
+    delivered = delivered + q.n
   end
-  if q.full > 0 then redis.call('HINCRBY', skey, 'f:' .. queue, q.full) end
-  delivered = delivered + n
-  full = full + q.full
 end
 return {delivered, full, now, total}
 """

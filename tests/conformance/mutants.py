@@ -13,6 +13,7 @@ from collections import deque
 from typing import Any, ClassVar
 
 from channels_core import codec
+from channels_core.exceptions import ChannelFull
 from channels_core.layer import Message, RawReceived, Received
 from channels_core.names import inbox_name
 from layers.inmemory import InMemoryChannelLayer
@@ -170,6 +171,18 @@ class LosingTwistedLayer(InMemoryChannelLayer):
         return threads.deferToThread(self.receive, list(channels), True)
 
 
+class EntryPerMemberLayer(InMemoryChannelLayer):
+    """``send_group`` stores one entry per member, even for ``!`` members sharing an inbox:
+    the inbox's capacity then cuts a large group short (the Channels 1.x failure)."""
+
+    def _send_group(self, group: str, payload: bytes) -> None:
+        for channel in self._group_channels(group):
+            try:
+                self._send(channel, payload)
+            except ChannelFull:
+                pass
+
+
 #: Each mutant and the conformance clause it must fail.
 MUTANTS: dict[str, str] = {
     "DuplicatingLayer": "delivery.no-duplicates",
@@ -186,6 +199,7 @@ MUTANTS: dict[str, str] = {
     "WrongBangNameLayer": "process.full-name",
     "BlockingTwistedLayer": "twisted.does-not-block-reactor",
     "LosingTwistedLayer": "twisted.cancellation",
+    "EntryPerMemberLayer": "groups.fan-out-per-inbox",
 }
 
 
