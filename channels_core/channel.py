@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .names import check_channel_name, check_group_name
+from .protocols import SendingLayer
 from .settings import DEFAULT_CHANNEL_LAYER
 
 #: Receives ``(layer, "send" or "send_group", name, content)`` instead of the layer while set.
@@ -33,13 +34,13 @@ send_interceptor: contextvars.ContextVar[SendInterceptor | None] = contextvars.C
 class _LayerBound:
     __slots__ = ("_alias", "_layer", "name")
 
-    def __init__(self, name: str, alias: str, channel_layer: Any) -> None:
+    def __init__(self, name: str, alias: str, channel_layer: SendingLayer | None) -> None:
         self.name = name
         self._alias = alias
         self._layer = channel_layer
 
     @property
-    def channel_layer(self) -> Any:
+    def channel_layer(self) -> SendingLayer:
         """The layer this object sends on (resolved from its alias on first use)."""
         layer = self._layer
         if layer is None:
@@ -76,7 +77,7 @@ class Channel(_LayerBound):
         self,
         name: str,
         alias: str = DEFAULT_CHANNEL_LAYER,
-        channel_layer: Any = None,
+        channel_layer: SendingLayer | None = None,
         *,
         validate: bool = True,
     ) -> None:
@@ -99,7 +100,10 @@ class Group(_LayerBound):
     __slots__ = ()
 
     def __init__(
-        self, name: str, alias: str = DEFAULT_CHANNEL_LAYER, channel_layer: Any = None
+        self,
+        name: str,
+        alias: str = DEFAULT_CHANNEL_LAYER,
+        channel_layer: SendingLayer | None = None,
     ) -> None:
         super().__init__(check_group_name(name), alias, channel_layer)
 

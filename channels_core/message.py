@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .channel import Channel
+from .protocols import ConsumingLayer
 from .session_store import ChannelSession
 
 
@@ -44,7 +45,7 @@ class Message:
         self,
         content: dict[str, Any],
         channel_name: str,
-        channel_layer: Any,
+        channel_layer: ConsumingLayer,
         retries: int = 0,
         max_retries: int = 10,
     ) -> None:

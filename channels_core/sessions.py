@@ -73,6 +73,7 @@ from .decorators import Around, Proceed, compose, consumer_decorator, consumer_n
 from .exceptions import ChannelFull, ConsumeLater, ImproperlyConfigured
 from .loading import import_object
 from .names import MAX_NAME_LENGTH
+from .protocols import ConsumingLayer
 from .session_store import ChannelSession, SessionStore
 from .settings import django_configured, read_setting
 from .worker import buffered_sends
@@ -96,7 +97,7 @@ _stores: dict[tuple[str, int], tuple[Any, SessionStore]] = {}
 _stores_lock = threading.Lock()
 
 
-def session_store_for(channel_layer: Any) -> SessionStore:
+def session_store_for(channel_layer: ConsumingLayer) -> SessionStore:
     """The session store ``channel_session`` uses for messages of ``channel_layer``."""
     path = read_setting("CHANNEL_SESSION_STORE") or _django_default_store()
     if not path:
@@ -141,7 +142,7 @@ def _session_ttl() -> float:
     return float(ttl)
 
 
-def session_for_reply_channel(channel_layer: Any, reply_channel: str) -> ChannelSession:
+def session_for_reply_channel(channel_layer: ConsumingLayer, reply_channel: str) -> ChannelSession:
     """Load the channel session of ``reply_channel`` (empty if there is none yet)."""
     store = session_store_for(channel_layer)
     key = _KEY_PREFIX + reply_channel
@@ -261,7 +262,7 @@ def wait_channel_name(reply_channel: str) -> str:
     return f"{WAIT_CHANNEL_PREFIX}{readable[:room]}.{digest}"
 
 
-def release_waiting(channel_layer: Any, reply_channel: str) -> int:
+def release_waiting(channel_layer: ConsumingLayer, reply_channel: str) -> int:
     """Send every message waiting for ``reply_channel`` back to its original channel.
 
     Inside a consumer (the worker's send buffering) the re-sends go out after the consumer's
@@ -272,7 +273,7 @@ def release_waiting(channel_layer: Any, reply_channel: str) -> int:
     taken = 0
     while True:
         channel, content = channel_layer.receive([wait_channel], block=False)
-        if channel is None:
+        if channel is None or content is None:
             return taken
         taken += 1
         original = content.pop(ORIGINAL_CHANNEL_KEY, None)

@@ -42,6 +42,7 @@ from . import codec
 from .channel import send_interceptor
 from .exceptions import ChannelFull, ConsumeLater, ImproperlyConfigured, LayerClosed
 from .message import Message
+from .protocols import EncodedSendingLayer, RoutedLayer
 
 logger = logging.getLogger("channels_core.worker")
 
@@ -70,10 +71,9 @@ class SendBuffer:
         self._pending: list[tuple[Callable[[str, Any], None], str, Any]] = []
 
     def __call__(self, layer: Any, method: str, name: str, content: dict[str, Any]) -> None:
-        encode = getattr(layer, "encode", None)
-        send_encoded = getattr(layer, f"{method}_encoded", None)
-        if encode is not None and send_encoded is not None:
-            self._pending.append((send_encoded, name, encode(content)))
+        if isinstance(layer, EncodedSendingLayer):
+            send_encoded = layer.send_encoded if method == "send" else layer.send_group_encoded
+            self._pending.append((send_encoded, name, layer.encode(content)))
             return
         limit = getattr(layer, "message_size_limit", codec.DEFAULT_MESSAGE_SIZE_LIMIT)
         snapshot = codec.decode(codec.encode(content, limit))
@@ -158,7 +158,7 @@ class Worker:
 
     def __init__(
         self,
-        channel_layer: Any,
+        channel_layer: RoutedLayer,
         only_channels: Iterable[str] | None = None,
         exclude_channels: Iterable[str] | None = None,
         threads: int = 1,
@@ -247,7 +247,7 @@ class Worker:
                 self._stopping.wait(min(0.1 * 2**failures, 5.0))
                 continue
             failures = 0
-            if channel is not None:
+            if channel is not None and content is not None:
                 self._handle_safely(channel, content)
 
     def _handle_safely(self, channel: str, content: dict[str, Any]) -> None:
@@ -353,7 +353,7 @@ class Worker:
         self.stop()
 
 
-def run_worker(channel_layer: Any, **options: Any) -> Worker:
+def run_worker(channel_layer: RoutedLayer, **options: Any) -> Worker:
     """Build a :class:`Worker` for ``channel_layer`` and run it until stopped; return it."""
     worker = Worker(channel_layer, **options)
     started = time.monotonic()
