@@ -11,8 +11,11 @@ can go through PgBouncer in transaction mode.
 from __future__ import annotations
 
 import asyncio
+import os
 import select
+import socket
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -40,6 +43,20 @@ def is_usable(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> b
     return not poller.poll(0)
 
 
+def shut_down(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
+    """Shut down ``conn``'s socket from another thread: whatever waits on it fails at once."""
+    try:
+        duplicate = socket.socket(fileno=os.dup(conn.pgconn.socket))
+    except (OSError, psycopg.Error):
+        return
+    try:
+        duplicate.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        duplicate.close()
+
+
 def finish(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
     """Close ``conn`` from any thread, without needing its event loop."""
     try:
@@ -49,17 +66,59 @@ def finish(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None
 
 
 class ConnectionPool:
-    """Thread-safe pool of at most ``size`` synchronous connections made by ``connect``."""
+    """Thread-safe pool of at most ``size`` synchronous connections made by ``connect``.
 
-    def __init__(self, connect: Callable[[], psycopg.Connection[Any]], size: int) -> None:
+    A connection handed out with a ``timeout`` that is not released within it (its
+    statement hangs: a stalled network, a server that stopped answering) has its socket
+    shut down by a watchdog thread, so the statement fails (the caller sees a broken
+    connection) instead of waiting forever; libpq's own timeouts cover only connecting.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], psycopg.Connection[Any]],
+        size: int,
+        timeout: float | None = None,
+    ) -> None:
         self._connect = connect
         self.size = size
+        self.timeout = timeout
         self._cond = threading.Condition(threading.Lock())
         self._idle: list[psycopg.Connection[Any]] = []
         self._total = 0
         self._closed = False
+        self._busy: dict[psycopg.Connection[Any], float] = {}  # connection -> deadline
+        self._watchdog: threading.Thread | None = None
 
-    def acquire(self) -> psycopg.Connection[Any]:
+    def acquire(self, bounded: bool = True) -> psycopg.Connection[Any]:
+        """An idle or new connection; ``bounded``: subject to the pool's ``timeout``."""
+        conn = self._acquire()
+        if bounded and self.timeout is not None:
+            with self._cond:
+                self._busy[conn] = time.monotonic() + self.timeout
+                if self._watchdog is None:
+                    self._watchdog = threading.Thread(
+                        target=self._watch, name="pg-layer-watchdog", daemon=True
+                    )
+                    self._watchdog.start()
+        return conn
+
+    def _watch(self) -> None:
+        """Shut down the sockets of connections busy past their deadline (until closed)."""
+        step = min(0.5, (self.timeout or 1.0) / 4)
+        while True:
+            with self._cond:
+                if self._closed:
+                    return
+                now = time.monotonic()
+                overdue = [conn for conn, deadline in self._busy.items() if deadline < now]
+                for conn in overdue:
+                    del self._busy[conn]
+            for conn in overdue:
+                shut_down(conn)
+            time.sleep(step)
+
+    def _acquire(self) -> psycopg.Connection[Any]:
         with self._cond:
             while True:
                 if self._closed:
@@ -88,6 +147,7 @@ class ConnectionPool:
 
     def release(self, conn: psycopg.Connection[Any], *, discard: bool = False) -> None:
         with self._cond:
+            self._busy.pop(conn, None)
             if discard or self._closed or conn.pgconn.status != pq.ConnStatus.OK:
                 finish(conn)
                 self._total -= 1

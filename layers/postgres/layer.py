@@ -19,7 +19,13 @@ from typing import Any, ClassVar
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from channels_core.exceptions import ChannelFull, ImproperlyConfigured, LayerUnavailable
+from channels_core.exceptions import (
+    ChannelFull,
+    ImproperlyConfigured,
+    LayerUnavailable,
+    MalformedMessage,
+    OutcomeUnknown,
+)
 from channels_core.inbox import ProcessInbox
 from channels_core.layer import RECEIVE_EXTENSIONS, BaseChannelLayer, RawReceived
 from channels_core.names import inbox_name
@@ -33,14 +39,14 @@ from channels_core.options import (
     parse_bool,
     text,
 )
-from channels_core.retry import unavailable
+from channels_core.retry import outcome_unknown, unavailable
 from channels_core.session_store import SessionStore
 from channels_core.statistics import Statistics
 from channels_core.urls import redact, scrub
 
 from .connections import AsyncConnectionPools, ConnectionPool
 from .listener import AsyncWaiter, Listener, Waiter
-from .schema import check_schema_name, ensure_schema
+from .schema import check_prefix, check_schema_name, ensure_schema
 from .sessions import PostgresSessionStore
 
 ENGINE = "PostgreSQL"
@@ -74,8 +80,10 @@ def str_value(value: Any) -> str:
     return value
 
 
-class ConnectionLost(LayerUnavailable):
-    """A pooled connection broke while in use (the server went away or killed it)."""
+class ConnectionLost(OutcomeUnknown):
+    """A pooled connection broke while in use (the server went away or killed it, the network
+    cut it, or a statement outlived ``command_timeout``): what it was running may or may not
+    have been applied."""
 
 
 class _Statements:
@@ -130,6 +138,11 @@ def _where(conninfo: str) -> tuple[str, int | None]:
         return f"{host}:{port_text}", None
 
 
+def _in_inboxes(channel: str, inboxes: list[str]) -> bool:
+    """Whether ``channel`` is a process-specific channel of one of ``inboxes``."""
+    return any(len(channel) > len(inbox) and channel.startswith(inbox) for inbox in inboxes)
+
+
 class PostgresChannelLayer(BaseChannelLayer):
     """The channel-layer contract on PostgreSQL; see the ``layers.postgres`` docstring."""
 
@@ -145,6 +158,7 @@ class PostgresChannelLayer(BaseChannelLayer):
         Option("poll_interval", 1.0, number(maximum=MAX_INTERVAL), float),
         Option("sweep_interval", 1.0, number(maximum=MAX_INTERVAL), float),
         Option("vacuum_interval", 1.0, number(maximum=MAX_INTERVAL, zero=True), float),
+        Option("command_timeout", 10.0, number(maximum=MAX_INTERVAL), float),
         client_url_keys=_libpq_parameter,
     )
 
@@ -158,6 +172,7 @@ class PostgresChannelLayer(BaseChannelLayer):
     poll_interval: float
     sweep_interval: float
     vacuum_interval: float
+    command_timeout: float
 
     #: Rows one housekeeping pass may remove per table.
     sweep_batch = 500
@@ -166,6 +181,7 @@ class PostgresChannelLayer(BaseChannelLayer):
 
     def __init__(self, url: str | None = None, **options: Any) -> None:
         super().__init__(url=url, **options)
+        check_prefix(self.prefix)
         self.url = self.url or ""
         listen_url = self.listen_url
         self._conninfo = self._build_conninfo(self.url)
@@ -177,7 +193,7 @@ class PostgresChannelLayer(BaseChannelLayer):
             f"{self._host}:{self._port}/{conninfo_to_dict(self._conninfo).get('dbname', '')}"
         )
         self._schema_ready = False
-        self._pool = ConnectionPool(self._connect, self.pool_size)
+        self._pool = ConnectionPool(self._connect, self.pool_size, self.command_timeout)
         self._async_pools = AsyncConnectionPools(self._connect_async, self.pool_size)
         self._inbox = ProcessInbox(self.capacity_for)
         self._inbox_epoch: int | None = None  # the prefix's flush count when last buffered
@@ -190,6 +206,7 @@ class PostgresChannelLayer(BaseChannelLayer):
         self._next_vacuum = 0.0
         self._vacuuming = False
         self._gc_idle = max(3600.0, 2 * self.expiry)
+        self._malformed = 0  # rows this object took that were not its messages (dropped)
 
     # -- connections --------------------------------------------------------------------------
 
@@ -212,8 +229,7 @@ class PostgresChannelLayer(BaseChannelLayer):
         return unavailable(ENGINE, self._host, self._port, error)
 
     def _lost(self, error: BaseException) -> ConnectionLost:
-        lost = ConnectionLost(str(self._unavailable(error)))
-        return lost
+        return ConnectionLost(str(outcome_unknown(ENGINE, self._host, self._port, error, "a call")))
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:
@@ -260,9 +276,10 @@ class PostgresChannelLayer(BaseChannelLayer):
             raise self._unavailable(error, listen=True) from None
 
     @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection; a lost connection becomes :class:`LayerUnavailable`."""
-        conn = self._pool.acquire()
+    def _connection(self, bounded: bool = True) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection; a lost one becomes :class:`ConnectionLost` (outcome unknown).
+        ``bounded``: statements on it fail after ``command_timeout`` seconds."""
+        conn = self._pool.acquire(bounded)
         discard = False
         try:
             yield conn
@@ -314,7 +331,7 @@ class PostgresChannelLayer(BaseChannelLayer):
         waits for another VACUUM.
         """
         try:
-            with self._connection() as conn:
+            with self._connection(bounded=False) as conn:
                 conn.execute(self._q.vacuum, prepare=False)
         except Exception as error:  # e.g. not the tables' owner: the server's autovacuum it is
             logger.warning("channel layer VACUUM failed: %s", error)
@@ -376,24 +393,21 @@ class PostgresChannelLayer(BaseChannelLayer):
         """One round trip: take from the first non-empty queue (registering ``listener`` as
         waiting on all of them if there is none).
 
-        A connection that breaks under it is replaced and the take tried once more: unlike a
-        send, a take can be repeated without ever duplicating a message.
+        A connection that breaks under it raises :class:`OutcomeUnknown` (the server may
+        have handed out messages whose reply was lost); it is not retried here, so such a
+        loss is always reported. The next call uses a new connection.
         """
         queues = self._drainable(channels)
         if not queues:
             return self._take_buffered(channels, leading_only=False)
         params = (self.prefix, queues, self._batch(queues), listener)
         expired = self._inbox.expired_channels()
-        try:
-            with self._connection() as conn:
-                if expired:
-                    conn.execute(self._q.evict_channels, (self.prefix, expired))
-                if time.monotonic() >= self._next_sweep:
-                    self._maybe_sweep(conn)
-                rows = conn.execute(self._q.take, params, binary=True).fetchall()
-        except ConnectionLost:
-            with self._connection() as conn:
-                rows = conn.execute(self._q.take, params, binary=True).fetchall()
+        with self._connection() as conn:
+            if expired:
+                conn.execute(self._q.evict_channels, (self.prefix, expired))
+            if time.monotonic() >= self._next_sweep:
+                self._maybe_sweep(conn)
+            rows = conn.execute(self._q.take, params, binary=True).fetchall()
         return self._accept(rows, channels)
 
     def _drainable(self, channels: list[str]) -> list[str]:
@@ -412,12 +426,32 @@ class PostgresChannelLayer(BaseChannelLayer):
         return batch
 
     def _accept(self, rows: list[Row], channels: list[str]) -> RawReceived:
-        """The message to return from ``rows``; inbox rows go to the local per-name buffers."""
+        """The message to return from ``rows``; inbox rows go to the local per-name buffers.
+
+        A row that names a channel outside what was asked for (written by something else
+        under this prefix) is dropped and counted; the others are kept, and the caller gets
+        :class:`MalformedMessage` once.
+        """
         if rows:
             channel, payload, _, epoch = rows[0]
             if epoch is None:  # one message of a plain or '?' channel
-                return channel, payload
-            self._buffer(rows)
+                if channel in channels:
+                    return channel, payload
+                self._malformed += 1
+                raise MalformedMessage(
+                    f"a row of one of {channels!r} names channel {channel!r}: not one of this "
+                    "layer's messages; it was dropped"
+                )
+            inboxes = [name for name in channels if name[-1] == "!"]
+            good = [row for row in rows if _in_inboxes(row[0], inboxes)]
+            if good:
+                self._buffer(good)
+            if len(good) < len(rows):
+                self._malformed += len(rows) - len(good)
+                raise MalformedMessage(
+                    f"{len(rows) - len(good)} rows taken from {inboxes!r} name channels outside "
+                    "them: not this layer's messages; dropped (the others are kept)"
+                )
         return self._take_buffered(channels, leading_only=False)
 
     def _buffer(self, rows: list[Row]) -> None:
@@ -500,34 +534,32 @@ class PostgresChannelLayer(BaseChannelLayer):
             raise
 
     async def _take_async(self, channels: list[str], listener: str | None) -> RawReceived:
-        """:meth:`_take` on this event loop's connections (retried once on a broken one)."""
+        """:meth:`_take` on this event loop's connections."""
         queues = self._drainable(channels)
         if not queues:
             return self._take_buffered(channels, leading_only=False)
-        try:
-            rows = await self._take_rows_async(queues, listener, sweep=True)
-        except ConnectionLost:
-            rows = await self._take_rows_async(queues, listener, sweep=False)
-        return self._accept(rows, channels)
+        return self._accept(await self._take_rows_async(queues, listener), channels)
 
-    async def _take_rows_async(
-        self, channels: list[str], listener: str | None, *, sweep: bool
-    ) -> list[Row]:
+    async def _take_rows_async(self, channels: list[str], listener: str | None) -> list[Row]:
         conn = await self._async_pools.acquire()
         discard = False
         try:
-            expired = self._inbox.expired_channels() if sweep else None
-            if expired:
-                await conn.execute(self._q.evict_channels, (self.prefix, expired))
-            due = self._sweep_args() if sweep else None
-            if due is not None:
-                await conn.execute(self._q.sweep, due)
-            cursor = await conn.execute(
-                self._q.take,
-                (self.prefix, channels, self._batch(channels), listener),
-                binary=True,
-            )
-            return await cursor.fetchall()
+            async with asyncio.timeout(self.command_timeout):
+                expired = self._inbox.expired_channels()
+                if expired:
+                    await conn.execute(self._q.evict_channels, (self.prefix, expired))
+                due = self._sweep_args()
+                if due is not None:
+                    await conn.execute(self._q.sweep, due)
+                cursor = await conn.execute(
+                    self._q.take,
+                    (self.prefix, channels, self._batch(channels), listener),
+                    binary=True,
+                )
+                return await cursor.fetchall()
+        except TimeoutError as error:
+            discard = True  # interrupted mid-statement: the connection is out of step
+            raise self._lost(error) from None
         except (psycopg.OperationalError, psycopg.InterfaceError) as error:
             if conn.broken or conn.closed:
                 discard = True
@@ -563,24 +595,26 @@ class PostgresChannelLayer(BaseChannelLayer):
                 raise error
             raise self._unavailable(error, listen=True)
 
-    def _on_flush(self, payload: str) -> None:
-        """A layer object flushed a prefix (payload ``"<flush count> <prefix>"``): if it is
-        ours, drop what this one buffered locally before that flush."""
-        count, _, prefix = payload.partition(" ")
-        if prefix != self.prefix:
-            return
-        with self._epoch_lock:
-            if self._inbox_epoch is not None and self._inbox_epoch < int(count):
-                self._inbox.clear()
-                self._inbox_epoch = None
+    def _on_flush(self, payloads: list[str], conn: psycopg.Connection[Any]) -> None:
+        """Flush notifications arrived (payloads ``"<flush count> <prefix>"``). Any role
+        that can connect may send one, so none is trusted: if one names our prefix, the
+        prefix's flush count is read from the database, and only a real flush since this
+        object buffered drops its local buffers."""
+        if any(payload.partition(" ")[2] == self.prefix for payload in payloads):
+            self._check_flushes(conn)
 
     def _on_listener_connect(self, conn: psycopg.Connection[Any]) -> None:
         """Flushes made while the listener was not listening still drop the local buffers."""
+        self._check_flushes(conn)
+
+    def _check_flushes(self, conn: psycopg.Connection[Any]) -> None:
+        """Drop the local buffers if the prefix was flushed since they were filled."""
         if self._inbox_epoch is None:
             return  # nothing buffered (the schema may not even exist yet)
         row = conn.execute(self._q.flushes, (self.prefix,)).fetchone()
         with self._epoch_lock:
-            if row is not None and row[0] != self._inbox_epoch:
+            # flush counts only grow: a lower one was read before a batch taken after a flush
+            if row is not None and self._inbox_epoch is not None and row[0] > self._inbox_epoch:
                 self._inbox.clear()
                 self._inbox_epoch = None
 
@@ -628,6 +662,7 @@ class PostgresChannelLayer(BaseChannelLayer):
                 "messages_pending": int(pending),
                 "messages_max_age": float(max_age),
                 "channel_full_count": int(full),
+                "messages_malformed_count": self._malformed,
             }
         )
 

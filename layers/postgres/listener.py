@@ -85,7 +85,7 @@ class Listener:
         connect: Callable[[], psycopg.Connection[Any]],
         channel: str,
         flush_channel: str,
-        on_flush: Callable[[str], None],
+        on_flush: Callable[[list[str], psycopg.Connection[Any]], None],
         on_connect: Callable[[psycopg.Connection[Any]], None] | None = None,
     ) -> None:
         self._connect = connect
@@ -94,6 +94,9 @@ class Listener:
         self._flush_channel = flush_channel
         self._on_flush = on_flush
         self._on_connect = on_connect
+        # flush notifications received, handed to on_flush (with this thread's connection, to
+        # check them against the database) outside of any statement
+        self._flushes: list[str] = []
         self._lock = threading.Lock()
         self._by_queue: dict[str, set[Waiter]] = {}
         self._thread: threading.Thread | None = None
@@ -232,6 +235,7 @@ class Listener:
             selector.register(pgconn.socket, selectors.EVENT_READ, "pg")
             selector.register(self._wake_r, selectors.EVENT_READ, "stop")
             while not self._stopping:
+                self._handle_flushes(conn)
                 events = selector.select(60.0)
                 if not events:
                     conn.execute("SELECT 1")  # idle for a minute: make sure it still works
@@ -245,13 +249,24 @@ class Listener:
                     notify = pgconn.notifies()
                     if notify is None:
                         break
-                    self._dispatch(notify.relname.decode(), notify.extra.decode())
+                    self._dispatch(
+                        notify.relname.decode(errors="replace"),
+                        notify.extra.decode(errors="replace"),
+                    )
         finally:
             selector.close()
 
+    def _handle_flushes(self, conn: psycopg.Connection[Any]) -> None:
+        """Hand the flush notifications received so far to ``on_flush`` (which may run
+        statements on ``conn``: notifications arriving meanwhile are handled next round)."""
+        while self._flushes:
+            payloads, self._flushes = self._flushes, []
+            self._on_flush(payloads, conn)
+
     def _dispatch(self, channel: str, payload: str) -> None:
         if channel == self._flush_channel:
-            self._on_flush(payload)
+            if len(self._flushes) < 1000:  # a flood of them needs one check, not a list
+                self._flushes.append(payload)
         elif payload == "*":
             self.wake_all()
         else:

@@ -47,6 +47,32 @@ LOCK_CLASS = 0x63636F72  # "ccor"
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,40}\Z")
 
+#: Longest prefix (UTF-8 bytes) the tables can hold: it is part of every index entry (at
+#: most about 2,700 bytes, with a 100-character queue name) and of the flush NOTIFY payload
+#: (under 8,000 bytes).
+MAX_PREFIX_BYTES = 1000
+
+
+def check_prefix(prefix: str) -> str:
+    """``prefix`` if PostgreSQL can store and index it; ImproperlyConfigured naming it if not
+    (a NUL, text that is not valid Unicode, or more than :data:`MAX_PREFIX_BYTES` bytes)."""
+    try:
+        size = len(prefix.encode("utf-8"))
+    except UnicodeEncodeError as error:
+        raise ImproperlyConfigured(
+            f"prefix {prefix[:40]!r}... is not valid Unicode text ({error.reason})"
+        ) from None
+    if "\x00" in prefix:
+        raise ImproperlyConfigured(
+            f"prefix {prefix[:40]!r} holds a NUL character, which PostgreSQL text cannot store"
+        )
+    if size > MAX_PREFIX_BYTES:
+        raise ImproperlyConfigured(
+            f"prefix {prefix[:40]!r}... is {size} bytes in UTF-8; PostgreSQL's indexes and "
+            f"NOTIFY payloads allow at most {MAX_PREFIX_BYTES}"
+        )
+    return prefix
+
 
 def check_schema_name(name: object) -> str:
     """A valid schema name (lowercase letters, digits, ``_``; at most 41 characters)."""
@@ -687,9 +713,124 @@ BEGIN
 END $$;
 """
 
+# Version 3: the queue row of a one-off ('?') channel goes away when a take drains it (its
+# counters move to retired_queue, an append-only table the sweep folds into prefix_totals),
+# so request/reply traffic no longer piles up queue rows. statistics and sweep are wrapped
+# (renamed, and called by the new ones), not rewritten.
+_V3 = r"""
+CREATE UNLOGGED TABLE __S__.retired_queue (
+    prefix text NOT NULL,
+    sent bigint NOT NULL,
+    full_count bigint NOT NULL
+);
+CREATE INDEX retired_queue_prefix_idx ON __S__.retired_queue (prefix);
+
+-- Drop the queue row of q if nothing is pending on it and no one holds its lock (a sender
+-- that does keeps it: the sweep's idle collection gets it later); keep its counters.
+CREATE FUNCTION __S__.retire(p text, q text) RETURNS void
+LANGUAGE plpgsql SET enable_seqscan = off SET enable_bitmapscan = off AS $$
+BEGIN
+    WITH gone AS (
+        DELETE FROM __S__.queue t WHERE t.ctid = ANY (ARRAY(
+            SELECT c.ctid FROM __S__.queue c
+            WHERE c.prefix = p AND c.name = q
+              AND NOT EXISTS (SELECT 1 FROM __S__.message m WHERE m.prefix = p AND m.queue = q)
+              AND NOT EXISTS (SELECT 1 FROM __S__.waiter w WHERE w.prefix = p AND w.queue = q)
+            FOR UPDATE SKIP LOCKED))
+        RETURNING t.sent + t.copies AS sent, t.full_count)
+    INSERT INTO __S__.retired_queue (prefix, sent, full_count)
+    SELECT p, gone.sent, gone.full_count FROM gone WHERE gone.sent > 0 OR gone.full_count > 0;
+END $$;
+
+CREATE OR REPLACE FUNCTION __S__.take(p text, qs text[], batch integer, lsn text)
+RETURNS TABLE (r_channel text, r_payload bytea, r_ttl float8, r_epoch bigint)
+LANGUAGE plpgsql SET enable_seqscan = off SET enable_bitmapscan = off AS $$
+DECLARE
+    q text;
+    attempt integer;
+BEGIN
+    FOR attempt IN 1..2 LOOP
+        FOREACH q IN ARRAY qs LOOP
+            RETURN QUERY
+            WITH taken AS (
+                DELETE FROM __S__.message m WHERE m.ctid = ANY (ARRAY(
+                    SELECT c.ctid FROM __S__.message c
+                    WHERE c.prefix = p AND c.queue = q AND c.expires_at > now()
+                    ORDER BY c.id
+                    LIMIT CASE WHEN right(q, 1) = '!' THEN batch ELSE 1 END
+                    FOR UPDATE SKIP LOCKED))
+                RETURNING m.id, m.channel, m.payload, m.expires_at)
+            SELECT taken.channel, taken.payload,
+                   extract(epoch FROM taken.expires_at - now())::float8,
+                   CASE WHEN right(q, 1) = '!' THEN coalesce(
+                       (SELECT x.flushes FROM __S__.prefix_totals x WHERE x.prefix = p), 0)
+                   END
+            FROM taken ORDER BY taken.id;
+            IF FOUND THEN
+                IF strpos(q, '?') > 0 THEN
+                    PERFORM __S__.retire(p, q);  -- a one-off channel, usually read once
+                END IF;
+                RETURN;
+            END IF;
+        END LOOP;
+        IF lsn IS NULL OR attempt = 2 THEN
+            EXIT;
+        END IF;
+        INSERT INTO __S__.queue AS t (prefix, name)
+        SELECT p, x FROM unnest(qs) x ORDER BY x
+        ON CONFLICT (prefix, name) DO UPDATE SET touched = now();
+    END LOOP;
+    IF lsn IS NOT NULL THEN
+        INSERT INTO __S__.waiter AS w (prefix, queue, listener, registered_at)
+        SELECT p, x, lsn, now() FROM unnest(qs) x
+        ON CONFLICT (prefix, queue, listener) DO UPDATE SET registered_at = now();
+    END IF;
+END $$;
+
+-- The statistics of before, plus the counters of retired queues not yet folded.
+ALTER FUNCTION __S__.statistics(text, text) RENAME TO statistics_before_retire;
+CREATE FUNCTION __S__.statistics(p text, q text)
+RETURNS TABLE (sent bigint, full_count bigint, pending bigint, max_age float8)
+LANGUAGE sql AS $$
+    SELECT s.sent + coalesce(r.sent, 0), s.full_count + coalesce(r.full_count, 0),
+           s.pending, s.max_age
+    FROM __S__.statistics_before_retire(p, q) s
+    LEFT JOIN (SELECT sum(x.sent)::bigint AS sent, sum(x.full_count)::bigint AS full_count
+               FROM __S__.retired_queue x WHERE x.prefix = p AND q IS NULL) r ON true
+$$;
+
+-- Fold retired queues' counters into prefix_totals (at most batch rows).
+CREATE FUNCTION __S__.fold_retired(batch integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+BEGIN
+    WITH gone AS (
+        DELETE FROM __S__.retired_queue r WHERE r.ctid = ANY (ARRAY(
+            SELECT c.ctid FROM __S__.retired_queue c LIMIT batch FOR UPDATE SKIP LOCKED))
+        RETURNING r.prefix, r.sent, r.full_count),
+    folded AS (
+        INSERT INTO __S__.prefix_totals AS x (prefix, sent, full_count)
+        SELECT gone.prefix, sum(gone.sent), sum(gone.full_count) FROM gone GROUP BY gone.prefix
+        ON CONFLICT (prefix) DO UPDATE
+        SET sent = x.sent + excluded.sent, full_count = x.full_count + excluded.full_count
+        RETURNING 1)
+    SELECT count(*) INTO n FROM gone;
+    RETURN n;
+END $$;
+
+-- The sweep of before, then the folding of retired counters.
+ALTER FUNCTION __S__.sweep(integer, float8) RENAME TO sweep_before_retire;
+CREATE FUNCTION __S__.sweep(batch integer, gc_idle float8) RETURNS integer
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN __S__.sweep_before_retire(batch, gc_idle) + __S__.fold_retired(batch * 10);
+END $$;
+"""
+
 #: Migrations in order; the schema's version is how many of them were applied. Never edit an
 #: applied one: append a new step (``CREATE OR REPLACE FUNCTION`` for changed functions).
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 VERSION = len(MIGRATIONS)
 
 _ready: set[tuple[str, str]] = set()
