@@ -6,8 +6,8 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from ..exceptions import ChannelFull
 from ..loading import load_layer
@@ -15,13 +15,11 @@ from ..manager import channel_layers
 from ..settings import DEFAULT_CHANNEL_LAYER
 from .http_connection import serve_http
 from .replies import ReplyDispatcher
+from .types import ASGIReceive, ASGISend, Result
 from .websocket_connection import serve_websocket
 
 logger = logging.getLogger(__name__)
 
-ASGIReceive = Callable[[], Awaitable[dict[str, Any]]]
-ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
-Result = TypeVar("Result")
 
 #: Pauses between retries of a send to a full channel that must not be dropped.
 _RETRY_PAUSES = (0.001, 0.005, 0.02, 0.05, 0.1)

@@ -19,13 +19,11 @@ import asyncio
 import html
 import logging
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..exceptions import ChannelFull, MessageTooLarge
 from .scope import connection_fields
-
-if TYPE_CHECKING:
-    from .app import ASGIReceive, ASGISend, BridgeApplication
+from .types import ASGIReceive, ASGISend, Bridge
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +60,7 @@ class BodyReader:
 
 
 async def serve_http(
-    bridge: BridgeApplication, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend
+    bridge: Bridge, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend
 ) -> None:
     """Serve one HTTP request (see the module docstring)."""
     replies = await bridge.replies()
@@ -74,7 +72,7 @@ async def serve_http(
 
 
 async def _serve(
-    bridge: BridgeApplication,
+    bridge: Bridge,
     scope: dict[str, Any],
     receive: ASGIReceive,
     send: ASGISend,
@@ -110,7 +108,7 @@ async def _serve(
     await _relay_response(bridge, receive, send, reply_channel, mailbox, request["path"])
 
 
-async def _stream_body(bridge: BridgeApplication, body: BodyReader, body_channel: str) -> bool:
+async def _stream_body(bridge: Bridge, body: BodyReader, body_channel: str) -> bool:
     """Send the rest of the body on ``body_channel``; False if the client went away."""
     while not body.finished:
         content = await body.next()
@@ -125,7 +123,7 @@ async def _stream_body(bridge: BridgeApplication, body: BodyReader, body_channel
 
 
 async def _relay_response(
-    bridge: BridgeApplication,
+    bridge: Bridge,
     receive: ASGIReceive,
     send: ASGISend,
     reply_channel: str,

@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..exceptions import ChannelFull
 from .scope import connection_fields
-
-if TYPE_CHECKING:
-    from .app import ASGIReceive, ASGISend, BridgeApplication
+from .types import ASGIReceive, ASGISend, Bridge
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +39,7 @@ class WebSocketConnection:
 
     def __init__(
         self,
-        bridge: BridgeApplication,
+        bridge: Bridge,
         scope: dict[str, Any],
         send: ASGISend,
         reply_channel: str,
@@ -130,7 +128,7 @@ class WebSocketConnection:
 
 
 async def serve_websocket(
-    bridge: BridgeApplication, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend
+    bridge: Bridge, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend
 ) -> None:
     """Serve one WebSocket (see the module docstring)."""
     if (await receive())["type"] != "websocket.connect":
@@ -146,7 +144,7 @@ async def serve_websocket(
 
 
 async def _serve(
-    bridge: BridgeApplication,
+    bridge: Bridge,
     socket: WebSocketConnection,
     receive: ASGIReceive,
     mailbox: asyncio.Queue[Reply],
