@@ -10,7 +10,8 @@ been received or has expired.
 * Wire form: ``b"\\x01"`` (format version), 4 bytes of key id (derived from the key, so decrypt
   picks the right key at once), a 12-byte random nonce, then ciphertext and 16-byte tag:
   33 bytes of overhead per message.
-* Errors: a body no key opens raises :class:`DecryptionError` (a ``ValueError``) naming why.
+* Errors: a body no key opens raises :class:`DecryptionError` (a ``MalformedMessage``)
+  naming why.
 
 Needs the ``cryptography`` package (``pip install 'channels-core[encryption]'``); without it,
 building a cipher raises :class:`~channels_core.exceptions.ImproperlyConfigured` saying so.
@@ -23,7 +24,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from .exceptions import ChannelLayerError, ImproperlyConfigured
+from .exceptions import ImproperlyConfigured, MalformedMessage
 
 FORMAT_VERSION = b"\x01"
 _KEY_ID_LENGTH = 4
@@ -36,8 +37,9 @@ _DOMAIN = b"channels-core symmetric encryption v1\x00"
 OVERHEAD = _HEADER_LENGTH + _TAG_LENGTH
 
 
-class DecryptionError(ChannelLayerError, ValueError):
-    """A received body could not be decrypted with any configured key (wrong key or tampered)."""
+class DecryptionError(MalformedMessage):
+    """A received body could not be decrypted with any configured key (wrong key or tampered):
+    a :class:`MalformedMessage`, like any other body the layer cannot read."""
 
 
 def _key_bytes(key: object, index: int) -> bytes:

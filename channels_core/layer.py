@@ -3,9 +3,9 @@
 Everything that does not depend on the engine lives here: name rules, message validation and
 encoding, size limits, capacity lookup, ``new_channel`` naming, fair ordering of the channels a
 ``receive`` asks for, the ``receive_many`` alias, ``close()`` and the context manager, the
-exception attributes, and a cancellation-safe default for ``receive_async``. A backend subclasses
-it and only says how its engine stores, moves and expires encoded messages, by implementing the
-``_``-prefixed hooks below.
+exception attributes, and cancellation safety for every ``receive_async`` (``_cancel_safe``). A
+backend subclasses it and only says how its engine stores, moves and expires encoded messages,
+by implementing the ``_``-prefixed hooks below.
 
 Guarantees every layer built on this class gives (the contract's §2-§5):
 
@@ -25,12 +25,13 @@ import os
 import random
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar
 
 from . import codec, twisted_receive
 from .capacity import CapacityLookup, CapacityMap
+from .crypto import SymmetricCipher
 from .exceptions import (
     ChannelFull,
     LayerClosed,
@@ -88,6 +89,12 @@ class BaseChannelLayer:
         Largest encoded message accepted by ``send`` and ``send_group``.
     ``blocking_timeout`` (5)
         Seconds ``receive(block=True)`` and ``receive_async`` wait before returning nothing.
+    ``symmetric_encryption_keys`` (None)
+        Keys (``str`` or ``bytes``): message bodies are encrypted with the first and decrypted
+        with any (rotation: put the new key first, keep the old ones until their messages
+        have expired), AES-256-GCM (:mod:`channels_core.crypto`; the ``encryption`` extra).
+        A body no key opens (another key, tampered, or sent unencrypted) is refused with
+        :class:`~channels_core.exceptions.MalformedMessage` naming the channel.
 
     These are :data:`channels_core.options.COMMON_OPTIONS`; a backend adds its own with
     ``options = BaseChannelLayer.options.extend(Option(...), ...)``, and the constructor sets
@@ -111,6 +118,7 @@ class BaseChannelLayer:
     prefix: str
     message_size_limit: int
     blocking_timeout: float
+    symmetric_encryption_keys: list[str | bytes] | None
 
     ChannelFull = ChannelFull
     MessageTooLarge = MessageTooLarge
@@ -121,6 +129,10 @@ class BaseChannelLayer:
         for name, value in self.options.resolve(options, type(self).__name__).items():
             setattr(self, name, value)
         self.capacity_for = CapacityLookup(self.capacity, self.channel_capacity)
+        #: Seals and opens message bodies when ``symmetric_encryption_keys`` is set.
+        self.cipher: SymmetricCipher | None = None
+        if self.symmetric_encryption_keys is not None:
+            self.cipher = SymmetricCipher(self.symmetric_encryption_keys)
         #: Unique to this instance: the part before ``!`` of every name its new_channel makes.
         self.client_id = random_token()
         self._rng = random.Random(os.urandom(16))  # private: random.seed() cannot touch it
@@ -156,7 +168,10 @@ class BaseChannelLayer:
         snapshot a message now and send it later without encoding it twice (the worker does
         this with a consumer's sends).
         """
-        return codec.encode(message, self.message_size_limit)
+        payload = codec.encode(message, self.message_size_limit)
+        if self.cipher is not None:
+            return self.cipher.encrypt(payload)
+        return payload
 
     def send_encoded(self, channel: str, payload: bytes) -> None:
         """:meth:`send` for a ``payload`` that :meth:`encode` of this layer returned."""
@@ -339,13 +354,26 @@ class BaseChannelLayer:
         raise NotImplementedError
 
     async def _receive_async(self, channels: list[str]) -> RawReceived:
-        """Default: the blocking receive on a worker thread, parked if the caller is cancelled."""
+        """:meth:`_receive` with ``block=True`` as a coroutine that never blocks the event loop.
+
+        Cancelling it must never lose a message: await every step that may take one off the
+        server through :meth:`_cancel_safe`. (Waiting for a wake-up is safe to cancel; a step
+        that takes synchronously, under a lock, needs nothing.) Default: the blocking receive
+        on a worker thread, as one such step.
+        """
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, self._receive, channels, True)
+        return await self._cancel_safe(loop.run_in_executor(None, self._receive, channels, True))
+
+    async def _cancel_safe(self, step: Awaitable[RawReceived]) -> RawReceived:
+        """Await ``step`` (a coroutine or future that may take a message off the server) so
+        that cancelling the caller never loses a message: the step runs to its end as a task
+        of its own, and what it takes after the caller went away is parked (:meth:`park`), to
+        be returned first by the next receive on its channel."""
+        task = asyncio.ensure_future(step)
         try:
-            return await asyncio.shield(future)
+            return await asyncio.shield(task)
         except asyncio.CancelledError:
-            future.add_done_callback(self._park_result)
+            task.add_done_callback(self._park_result)
             raise
 
     def _channel_in_use(self, name: str) -> bool:
@@ -394,9 +422,11 @@ class BaseChannelLayer:
             return None, None
         channel, payload = raw
         try:
+            if self.cipher is not None:
+                payload = self.cipher.decrypt(payload)
             return channel, codec.decode(payload)
-        except MalformedMessage as error:
-            raise MalformedMessage(f"channel {channel!r} held {error}") from None
+        except MalformedMessage as error:  # the same type (DecryptionError...), naming the channel
+            raise type(error)(f"channel {channel!r} held {error}") from None
 
     def _park_result(self, future: asyncio.Future[RawReceived]) -> None:
         if not future.cancelled() and future.exception() is None:
@@ -417,12 +447,6 @@ class BaseChannelLayer:
             self._parked.popleft()
         for index, (channel, payload, _) in enumerate(self._parked):
             if inbox_name(channel) in names:
-                del self._parked[index]
-                return channel, payload
-        return None
-        for index, (channel, payload) in enumerate(self._parked):
-            queue = channel[: channel.index("!") + 1] if "!" in channel else channel
-            if queue in names:
                 del self._parked[index]
                 return channel, payload
         return None

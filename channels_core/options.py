@@ -111,6 +111,23 @@ def anything(value: Any) -> Any:
     return value
 
 
+def encryption_keys(value: Any) -> list[str | bytes] | None:
+    """None, or a non-empty list of non-empty ``str``/``bytes`` keys (first encrypts)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
+        raise ValueError(
+            "must be a non-empty list of keys (str or bytes; the first encrypts, all decrypt), "
+            f"got {value!r:.40}"
+        )
+    for index, key in enumerate(value):
+        if not isinstance(key, (str, bytes)) or not key:
+            raise ValueError(
+                f"[{index}] must be a non-empty str or bytes, got {type(key).__name__}"
+            )
+    return list(value)
+
+
 def parse_bool(value: str) -> bool:
     """URL text ``1/true/yes/on`` or ``0/false/no/off`` (any case)."""
     lowered = value.strip().lower()
@@ -280,5 +297,12 @@ COMMON_OPTIONS = OptionTable(
         number(maximum=MAX_BLOCKING_TIMEOUT),
         float,
         "seconds a blocking receive waits",
+    ),
+    Option(
+        "symmetric_encryption_keys",
+        None,
+        encryption_keys,
+        None,
+        "keys encrypting message bodies (the first encrypts, all decrypt)",
     ),
 )

@@ -16,7 +16,8 @@ Connection string
 Options
     Only the common ones of :class:`~channels_core.layer.BaseChannelLayer`: ``expiry`` (60),
     ``group_expiry`` (86400), ``capacity`` (100), ``channel_capacity``, ``prefix`` ("asgi"),
-    ``message_size_limit`` (1 MiB), ``blocking_timeout`` (5).
+    ``message_size_limit`` (1 MiB), ``blocking_timeout`` (5), ``symmetric_encryption_keys``
+    (None).
 
 Deviation
     Its data lives inside one layer object in one process: other processes (and other

@@ -46,7 +46,8 @@ Connection string
 Options (constructor keywords or URL query parameters)
     The common ones: ``expiry`` (60), ``group_expiry`` (86400), ``capacity`` (100),
     ``channel_capacity``, ``prefix`` ("asgi"), ``message_size_limit`` (1 MiB),
-    ``blocking_timeout`` (5). And:
+    ``blocking_timeout`` (5), ``symmetric_encryption_keys`` (None: message bodies encrypted,
+    the first key encrypts, all decrypt; needs the ``encryption`` extra). And:
 
     ``schema`` ("channels_core")
         Schema holding the layer's tables and functions (created if missing; the role needs

@@ -493,7 +493,7 @@ class PostgresChannelLayer(BaseChannelLayer):
             return got
         listener = self._started_listener()
         if not listener.connected:
-            got = await self._take_async_shielded(channels, None)
+            got = await self._cancel_safe(self._take_async(channels, None))
             if got is not None:
                 return got
             await asyncio.to_thread(self._await_listener, listener)
@@ -505,7 +505,7 @@ class PostgresChannelLayer(BaseChannelLayer):
                 seen = listener.generation
                 if waiter is not None:
                     waiter.clear()
-                got = await self._take_async_shielded(channels, listener.channel)
+                got = await self._cancel_safe(self._take_async(channels, listener.channel))
                 if got is not None or self._closed:
                     return got
                 if waiter is None:
@@ -522,16 +522,6 @@ class PostgresChannelLayer(BaseChannelLayer):
         finally:
             if waiter is not None:
                 listener.remove(waiter)
-
-    async def _take_async_shielded(self, channels: list[str], listener: str | None) -> RawReceived:
-        """:meth:`_take_async` that survives the caller's cancellation: a message it takes
-        after the caller went away is parked for the next receive, never lost."""
-        task = asyncio.ensure_future(self._take_async(channels, listener))
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            task.add_done_callback(self._park_result)
-            raise
 
     async def _take_async(self, channels: list[str], listener: str | None) -> RawReceived:
         """:meth:`_take` on this event loop's connections."""

@@ -67,15 +67,14 @@ Connection string
 
 Options (besides the common ``expiry`` (60), ``group_expiry`` (86400), ``capacity`` (100),
 ``channel_capacity``, ``prefix`` ("asgi"), ``message_size_limit`` (1 MiB),
-``blocking_timeout`` (5))
+``blocking_timeout`` (5), ``symmetric_encryption_keys`` (None: message bodies and sessions
+encrypted, the first key encrypts, all decrypt; needs the ``encryption`` extra))
     ``url`` (None): a connection string as above.
     ``hosts`` (None): shards, each a URL, ``(host, port)``, ``"host:port"`` or a dict of
         redis-py options (with ``address``), as in channels_redis.
     ``sentinels`` (None), ``service_name`` (None), ``sentinel_kwargs`` (None): Sentinel
         addresses (``(host, port)`` or ``"host:port"``), the master's name, and options for
         the connections to the Sentinels themselves (e.g. their ``password``).
-    ``symmetric_encryption_keys`` (None): list of keys; the first encrypts, all decrypt
-        (rotation). Needs the ``encryption`` extra (``cryptography``).
     ``socket_timeout`` (3.0), ``socket_connect_timeout`` (2.0): seconds; bound how long a call
         to an unreachable server takes before ``LayerUnavailable``.
     ``connection_kwargs`` (None): extra redis-py connection options (e.g. ``ssl_ca_certs``).

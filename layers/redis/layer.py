@@ -129,7 +129,6 @@ class RedisChannelLayer(BaseChannelLayer):
         Option("sentinels", None, anything),
         Option("service_name", None, optional(text), str),
         Option("sentinel_kwargs", None, optional(mapping)),
-        Option("symmetric_encryption_keys", None, anything),
         Option("socket_timeout", 3.0, number(maximum=MAX_SOCKET_TIMEOUT), float),
         Option("socket_connect_timeout", 2.0, number(maximum=MAX_SOCKET_TIMEOUT), float),
         Option("connection_kwargs", None, optional(mapping)),
@@ -142,7 +141,6 @@ class RedisChannelLayer(BaseChannelLayer):
     sentinels: Sequence[object] | None
     service_name: str | None
     sentinel_kwargs: Mapping[str, Any] | None
-    symmetric_encryption_keys: Sequence[str | bytes] | None
     socket_timeout: float
     socket_connect_timeout: float
     connection_kwargs: Mapping[str, Any] | None
@@ -151,7 +149,6 @@ class RedisChannelLayer(BaseChannelLayer):
     def __init__(self, url: str | None = None, **options: Any) -> None:
         super().__init__(url=url, **options)
         socket_timeout, drain = self.socket_timeout, self.drain
-        symmetric_encryption_keys = self.symmetric_encryption_keys
         configs = parse_shards(
             self.url, self.hosts, self.sentinels, self.service_name, self.sentinel_kwargs
         )
@@ -161,11 +158,6 @@ class RedisChannelLayer(BaseChannelLayer):
             "socket_keepalive": True,
             **dict(self.connection_kwargs or {}),
         }
-        self._cipher: Any = None
-        if symmetric_encryption_keys is not None:
-            from channels_core.crypto import SymmetricCipher
-
-            self._cipher = SymmetricCipher(symmetric_encryption_keys)
         self._shards = [Shard(config, scripts.ALL, **client_options) for config in configs]
         self._ring = HashRing([config.identity() for config in configs])
         self._single = self._shards[0] if len(self._shards) == 1 else None
@@ -227,8 +219,6 @@ class RedisChannelLayer(BaseChannelLayer):
     def _send(self, channel: str, payload: bytes) -> None:
         bang = channel.find("!")
         queue = channel if bang < 0 else channel[: bang + 1]
-        if self._cipher is not None:
-            payload = self._cipher.encrypt(payload)
         cached = self._send_args.get(queue)
         if cached is None:
             cached = self._send_arguments(queue)
@@ -257,11 +247,6 @@ class RedisChannelLayer(BaseChannelLayer):
 
     # -- receive: shared pieces of the sync and async paths -------------------------------------
 
-    def _opened(self, channel: str, payload: bytes) -> tuple[str, bytes]:
-        if self._cipher is not None:
-            payload = self._cipher.decrypt(payload)
-        return channel, payload
-
     def _take_local(self, names: list[str], stop_at_remote: bool) -> RawReceived:
         """A buffered ``!`` message, in the fair order of ``names``.
 
@@ -274,7 +259,7 @@ class RedisChannelLayer(BaseChannelLayer):
             if name[-1] == "!" and (not stop_at_remote or now < self._drained.get(name, _NEVER)[0]):
                 taken = inbox.take(name)
                 if taken is not None:
-                    return self._opened(*taken)
+                    return taken
             if stop_at_remote:
                 return None
         return None
@@ -294,7 +279,7 @@ class RedisChannelLayer(BaseChannelLayer):
             colon = reply.index(b":")
             queue = queues[int(reply[:colon]) - 1]
             _, _, payload = self._unpack(reply[colon + 1 :], queue)
-            return self._opened(queue, payload)
+            return queue, payload
         if not reply:
             self._mark_drained(queues, None)
             return None
@@ -366,7 +351,7 @@ class RedisChannelLayer(BaseChannelLayer):
         if deadline / 1000 <= time.time() + self._offset:
             return None, address_channels(address or queue)
         if queue[-1] != "!":
-            return self._opened(queue, payload), []
+            return (queue, payload), []
         self._inbox.put(address or queue, payload, deadline / 1000 - self._offset)
         return self._take_local([queue], False), []
 
@@ -396,7 +381,7 @@ class RedisChannelLayer(BaseChannelLayer):
             if name[-1] == "!" and now < self._drained.get(name, _NEVER)[0]:
                 taken = self._inbox.take(name)
                 if taken is not None:
-                    return self._opened(*taken)
+                    return taken
         if now >= self._offset_due:
             self._set_offset(self._shards[0].command("TIME"))
         result = self._poll(channels)
@@ -464,47 +449,40 @@ class RedisChannelLayer(BaseChannelLayer):
     # -- receive: async (native asyncio) -----------------------------------------------------------
 
     async def _receive_async(self, channels: list[str]) -> RawReceived:
-        stop = asyncio.Event()
-        task = asyncio.ensure_future(self._areceive(channels, stop))
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            # The task finishes its current round trip; a message it took then is parked and
-            # returned by the next receive, so cancelling never loses one.
-            stop.set()
-            task.add_done_callback(self._park_result)
-            raise
-
-    async def _areceive(self, channels: list[str], stop: asyncio.Event) -> RawReceived:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.blocking_timeout
         rotation = 0
         if time.monotonic() >= self._offset_due:
             self._set_offset(await self._shards[0].acommand("TIME"))
-        result = await self._apoll(channels)
-        while result is None and not self._closed and not stop.is_set():
+        # every round trip that may take a message is cancel-safe (taken then: parked)
+        result = await self._cancel_safe(self._apoll(channels))
+        while result is None and not self._closed:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None
-            shard, keys, step = self._blpop_plan(channels, rotation)
+            result = await self._cancel_safe(self._ablpop(channels, rotation, remaining))
             rotation += 1
-            try:
-                popped = await shard.acommand(
-                    "BLPOP", *keys, round(min(remaining, step), 3) or 0.001
-                )
-            except LayerUnavailable:
-                if self._closed:
-                    return None
-                raise
-            if popped is None:
-                continue
-            queue = popped[0][len(self._ns_bytes) + 2 :].decode("ascii")
-            result, expired = self._handle_pop(queue, popped[1])
-            if result is None:
-                if expired:
-                    await self._shard(queue).arun("evict", (self._ns_bytes, *expired))
-                result = await self._apoll(channels)
         return result
+
+    async def _ablpop(self, channels: list[str], rotation: int, remaining: float) -> RawReceived:
+        """One bounded BLPOP wait over ``channels`` (one shard), then a poll if it brought
+        nothing that can be returned."""
+        shard, keys, step = self._blpop_plan(channels, rotation)
+        try:
+            popped = await shard.acommand("BLPOP", *keys, round(min(remaining, step), 3) or 0.001)
+        except LayerUnavailable:
+            if self._closed:
+                return None
+            raise
+        if popped is None:
+            return None
+        queue = popped[0][len(self._ns_bytes) + 2 :].decode("ascii")
+        result, expired = self._handle_pop(queue, popped[1])
+        if result is not None:
+            return result
+        if expired:
+            await self._shard(queue).arun("evict", (self._ns_bytes, *expired))
+        return await self._apoll(channels)
 
     async def _apoll(self, channels: list[str]) -> RawReceived:
         for shard, names in self._local_expired():
@@ -561,8 +539,6 @@ class RedisChannelLayer(BaseChannelLayer):
         return members
 
     def _send_group(self, group: str, payload: bytes) -> None:
-        if self._cipher is not None:
-            payload = self._cipher.encrypt(payload)
         token = random_token()
         args = (
             self._ns_bytes,
@@ -661,7 +637,7 @@ class RedisChannelLayer(BaseChannelLayer):
     def _make_session_store(self) -> SessionStore:
         from .sessions import RedisSessionStore
 
-        return RedisSessionStore(self._shards, self._ring, self._ns + "s:", self._cipher)
+        return RedisSessionStore(self._shards, self._ring, self._ns + "s:", self.cipher)
 
     def _close(self) -> None:
         self._inbox.clear()

@@ -4,48 +4,17 @@ statistics of what was buffered and dropped (SPEC §5 "Capacity" and "Group fan-
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
-
 import pytest
 
-from channels_core.layer import BaseChannelLayer
-from layers.inmemory import InMemoryChannelLayer
-from tests.factories import layer_factory
-
-Factory = Callable[..., BaseChannelLayer]
-
-
-@pytest.fixture(params=["inmemory", "redis", "postgres"])
-def make(request: pytest.FixtureRequest, unique_prefix: str) -> Iterator[Factory]:
-    build: Callable[..., Any]
-    if request.param == "inmemory":
-        build = InMemoryChannelLayer
-    elif request.param == "redis":
-        from layers.redis import RedisChannelLayer
-
-        url = request.getfixturevalue("redis_url")
-
-        def build(**options: Any) -> Any:
-            return RedisChannelLayer(url, **options)
-    else:
-        from layers.postgres import PostgresChannelLayer
-
-        url = request.getfixturevalue("postgres_url")
-
-        def build(**options: Any) -> Any:
-            return PostgresChannelLayer(url, **options)
-
-    with layer_factory(build, unique_prefix) as factory:
-        yield factory
+from tests.layers.conftest import Factory
 
 
 def _inbox(channel: str) -> str:
     return channel[: channel.index("!") + 1]
 
 
-def test_a_group_send_takes_one_slot_of_an_inbox(make: Factory) -> None:
-    layer = make(capacity=2)
+def test_a_group_send_takes_one_slot_of_an_inbox(every_backend: Factory) -> None:
+    layer = every_backend(capacity=2)
     members = [layer.new_channel("ws!") for _ in range(5)]
     for member in members:
         layer.group_add("room", member)
@@ -69,8 +38,8 @@ def test_a_group_send_takes_one_slot_of_an_inbox(make: Factory) -> None:
     assert statistics["channel_full_count"] == 6  # the third send: 5 members + "plain"
 
 
-def test_buffered_messages_count_as_pending_everywhere(make: Factory) -> None:
-    layer = make(capacity=3)
+def test_buffered_messages_count_as_pending_everywhere(every_backend: Factory) -> None:
+    layer = every_backend(capacity=3)
     first, second = layer.new_channel("ws!"), layer.new_channel("ws!")
     layer.send(first, {"n": 1})
     layer.send(second, {"n": 2})
@@ -81,9 +50,9 @@ def test_buffered_messages_count_as_pending_everywhere(make: Factory) -> None:
     assert layer.channel_statistics("elsewhere")["messages_pending"] == 0
 
 
-def test_past_the_inbox_bound_the_process_stops_draining(make: Factory) -> None:
+def test_past_the_inbox_bound_the_process_stops_draining(every_backend: Factory) -> None:
     # capacity 1: an inbox's buffers hold up to 100 messages before draining stops
-    layer = make(capacity=1)
+    layer = every_backend(capacity=1)
     members = [layer.new_channel("ws!") for _ in range(101)]
     for member in members:
         layer.group_add("crowd", member)
