@@ -1,0 +1,82 @@
+"""The network backends the fault suite runs, and how to reach each through a proxy.
+
+Every registered backend whose connection string names a TCP ``host:port`` is a network
+backend: the suite points its URL at a :class:`~tests.faults.proxy.FaultProxy` in front of
+that port. A backend joins the suite when it is registered (RabbitMQ and Kafka when they
+land); one needing more than a port swap (a broker that advertises its own address, say)
+adds its recipe to ``_SPECIAL``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from channels_core.layer import BaseChannelLayer
+from channels_core.loading import load_layer
+from channels_core.registry import registry
+from tests import servers
+
+#: Short timeouts, so that a fault is noticed (and reported) within seconds.
+_FAST: dict[str, dict[str, Any]] = {
+    "redis": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
+    "postgres": {"connect_timeout": 1.0, "command_timeout": 2.0, "poll_interval": 0.2},
+}
+#: Which ``tests.servers`` entry starts a backend's shared server, when it differs.
+_SERVER = {"postgres": "postgres", "redis": "redis", "rabbitmq": "rabbitmq"}
+_SPECIAL: dict[str, Callable[[int], str]] = {}
+
+
+@dataclass
+class NetworkBackend:
+    name: str
+    url: str  # the shared test server's
+    host: str
+    port: int
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def url_via(self, proxy_port: int) -> str:
+        """This backend's URL with the proxy in place of its server."""
+        special = _SPECIAL.get(self.name)
+        if special is not None:
+            return special(proxy_port)
+        return self.url.replace(f"{self.host}:{self.port}", f"127.0.0.1:{proxy_port}", 1)
+
+    def url_for(self, port: int) -> str:
+        """This backend's URL for a private server on ``port``."""
+        return self.url.replace(f"{self.host}:{self.port}", f"127.0.0.1:{port}", 1)
+
+    def require(self) -> None:
+        server = _SERVER.get(self.name)
+        if server is not None:
+            servers.require(server)
+
+    def layer(self, url: str, **options: Any) -> BaseChannelLayer:
+        return load_layer(url, **{**self.options, **options})
+
+
+def _test_url(name: str, default: str) -> str:
+    return {
+        "redis": servers.REDIS_URL,
+        "postgres": servers.POSTGRES_URL,
+        "rabbitmq": servers.RABBITMQ_URL,
+    }.get(name, default)
+
+
+def network_backends() -> list[NetworkBackend]:
+    found = []
+    for backend in registry():
+        if not backend.url:
+            continue
+        url = _test_url(backend.name, backend.url)
+        parts = urlsplit(url)
+        if parts.port is None or parts.hostname is None:
+            continue
+        found.append(
+            NetworkBackend(
+                backend.name, url, parts.hostname, parts.port, dict(_FAST.get(backend.name, {}))
+            )
+        )
+    return found
