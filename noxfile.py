@@ -37,3 +37,20 @@ def bench(session: nox.Session) -> None:
     """The benchmark (SPEC §9): every reachable backend and its peers; table, JSON and chart."""
     session.install("-e", ".[all,bench]")
     session.run("python", "-m", "bench", *session.posargs)
+
+
+@nox.session(python="3.11")
+def peers(session: nox.Session) -> None:
+    """The conformance suite on the Channels 4 peers (bench extra), written into
+    docs/conformance.md (one time limit per peer; reproducible: derandomized)."""
+    session.install("-e", ".[all,test,bench]")
+    session.run(
+        "python",
+        "-m",
+        "conformance",
+        "matrix",
+        "--peers",
+        "--write",
+        "docs/conformance.md",
+        *session.posargs,
+    )

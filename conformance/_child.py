@@ -1,7 +1,7 @@
 """Code that runs in the suite's child processes. Imports nothing heavy: only the core.
 
-Each function rebuilds the layer under test from ``(spec, options)`` with ``load_layer`` and
-reports back through a ``multiprocessing`` queue.
+Each function rebuilds the layer under test from ``(spec, options)`` with ``open_layer``
+(``load_layer``, or the Channels 4 adapter) and reports back through a ``multiprocessing`` queue.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 
 def _layer(spec: str, options: dict[str, Any]) -> Any:
-    from channels_core.loading import load_layer
+    from .channels4 import open_layer
 
-    return load_layer(spec, **options)
+    return open_layer(spec, options)
 
 
 def receive_all(

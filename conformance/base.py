@@ -16,7 +16,9 @@ layers with ``make_layer(**overrides)``, by default ``load_layer(layer, **config
 (keep honouring the overrides). Clauses that run a child process rebuild the layer there from
 ``layer`` and ``config``, so both must be picklable. Each test flushes and closes its layers.
 
-A clause of an extension the layer does not declare is skipped as "not declared"; a clause
+A clause of an extension the layer does not declare is skipped as "not declared", one the
+layer's API cannot express (a Channels 4 layer: :mod:`conformance.channels4`) is skipped as
+"not applicable" (neither a pass nor a failure); a clause
 the layer declares a deviation for (``deviations``) is reported as an expected failure
 (``xfailed``) with the layer's reason: not run, not passed, and not a silent skip.
 """
@@ -28,7 +30,7 @@ from typing import Any, ClassVar
 import pytest
 
 from .registry import all_clauses
-from .runner import DEVIATION, FAILED, LayerFacts, execute, skip_reason
+from .runner import DEVIATION, FAILED, NOT_APPLICABLE, LayerFacts, execute, skip_reason
 
 
 class LayerConformance:
@@ -40,12 +42,13 @@ class LayerConformance:
     config: ClassVar[dict[str, Any]] = {}
 
     def make_layer(self, **overrides: Any) -> Any:
-        """A new layer under test with ``config`` plus the suite's per-test ``overrides``."""
-        from channels_core.loading import load_layer
+        """A new layer under test with ``config`` plus the suite's per-test ``overrides``
+        (a Channels 4 layer class is driven through :mod:`conformance.channels4`)."""
+        from .channels4 import open_layer
 
         if not self.layer:
             raise TypeError(f"{type(self).__name__}.layer must name the layer under test")
-        return load_layer(self.layer, **{**self.config, **overrides})
+        return open_layer(self.layer, {**self.config, **overrides})
 
     def _layer_facts(self) -> LayerFacts:
         """The layer's extensions and deviations, probed once per test class."""
@@ -74,3 +77,5 @@ class LayerConformance:
         result = execute(clause, self.make_layer, self.layer or None, self.config)
         if result.status == FAILED:
             pytest.fail(f"[{clause.id}] {clause.quote}\n\n{result.detail}", pytrace=False)
+        if result.status == NOT_APPLICABLE:
+            pytest.skip(f"{NOT_APPLICABLE}: {result.detail}")

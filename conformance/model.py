@@ -18,6 +18,7 @@ Expiry is not modelled: the stateful test runs far below the layer's ``expiry``.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,8 @@ class ContractModel:
     capacity: int
     #: Capacity of ``!`` inboxes and full ``!`` names (default: ``capacity``).
     process_capacity: int | None = None
+    #: The name ``receive`` takes for a channel: its inbox (ASGI 1.0) or itself (Channels 4).
+    receive_key: Callable[[str], str] = receive_name
     queues: dict[str, deque[Message]] = field(default_factory=dict)
     groups: dict[str, set[str]] = field(default_factory=dict)
     full_count: dict[str, int] = field(default_factory=dict)
@@ -74,13 +77,18 @@ class ContractModel:
             raise ModelChannelFull(channel)
         self.queues.setdefault(channel, deque()).append(normalized(message))
 
+    def store(self, channel: str, message: Message) -> None:
+        """Store ``message`` whatever the capacity (the layer had room where the model cannot
+        tell; see the stateful test's Channels 4 reading)."""
+        self.queues.setdefault(channel, deque()).append(normalized(message))
+
     def candidates(self, names: list[str]) -> dict[str, Message]:
         """Full channel name -> the message a receive on ``names`` may return from it."""
         wanted = set(names)
         return {
             channel: queue[0]
             for channel, queue in self.queues.items()
-            if queue and inbox_of(channel) in wanted
+            if queue and self.receive_key(channel) in wanted
         }
 
     def take(self, channel: str) -> Message:

@@ -18,6 +18,12 @@ if TYPE_CHECKING:
 Check = Callable[["Context"], None]
 
 
+class NotApplicable(Exception):
+    """Raised by a clause, or by an adapter it drives, when the layer's API cannot express the
+    check (e.g. a receive over several channels on a Channels 4 layer). The clause is reported
+    as "not applicable" with the message as the reason: neither passed nor failed."""
+
+
 @dataclass(frozen=True)
 class Clause:
     """One rule of the contract and the check that enforces it."""

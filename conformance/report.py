@@ -4,23 +4,47 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from typing import TextIO
 
 from .registry import Clause, all_clauses
-from .runner import DEVIATION, FAILED, NOT_DECLARED, PASSED, ClauseResult, Report
+from .runner import (
+    DEVIATION,
+    FAILED,
+    NOT_APPLICABLE,
+    NOT_DECLARED,
+    NOT_RUN,
+    PASSED,
+    STATUSES,
+    ClauseResult,
+    Report,
+)
 
 _TEXT_STATUS = {
     PASSED: "pass",
     FAILED: "FAIL",
     NOT_DECLARED: "not declared",
     DEVIATION: "deviation",
+    NOT_APPLICABLE: "n/a",
+    NOT_RUN: "not run",
 }
-_MATRIX_CELL = {PASSED: "✅", FAILED: "❌", NOT_DECLARED: "n/d", DEVIATION: "dev"}
+_MATRIX_CELL = {
+    PASSED: "✅",
+    FAILED: "❌",
+    NOT_DECLARED: "n/d",
+    DEVIATION: "dev",
+    NOT_APPLICABLE: "n/a",
+    NOT_RUN: "⏱",
+}
+MATRIX_LEGEND = (
+    "✅ passed · ❌ failed · dev: declared deviation · n/d: extension not declared · "
+    "n/a: not applicable (the layer's API cannot express the clause) · ⏱: not run (time limit)"
+)
 
 
 def _summary(report: Report) -> str:
     counts = report.counts()
-    parts = [f"{counts[status]} {status}" for status in (PASSED, FAILED, DEVIATION, NOT_DECLARED)]
+    parts = [f"{counts[status]} {status}" for status in STATUSES]
     seconds = sum(result.seconds for result in report.results)
     verdict = "CONFORMS" if report.ok else "DOES NOT CONFORM"
     return f"{report.layer}: {verdict} ({', '.join(parts)}; {seconds:.1f} s)"
@@ -36,7 +60,7 @@ def format_text(report: Report) -> str:
     for result in report.results:
         status = _TEXT_STATUS[result.status]
         lines.append(f"{result.id:<{width}}  {status:<12}  {result.seconds:6.2f}s  {result.title}")
-        if result.status == DEVIATION:
+        if result.status in (DEVIATION, NOT_APPLICABLE):
             lines.append(f"{'':<{width}}  reason: {result.detail}")
     failures = [result for result in report.results if result.failed]
     for result in failures:
@@ -76,6 +100,11 @@ def format_json(report: Report) -> str:
     return json.dumps(report.as_dict(), indent=2)
 
 
+def format_jsonl_line(result: ClauseResult) -> str:
+    """One clause result as one JSON line (``--format jsonl`` streams them as they finish)."""
+    return json.dumps(asdict(result))
+
+
 FORMATS = {"text": format_text, "markdown": format_markdown, "json": format_json}
 
 
@@ -93,10 +122,7 @@ def format_matrix(reports: list[Report]) -> str:
             result: ClauseResult | None = results.get(clause.id)
             cells.append(_MATRIX_CELL[result.status] if result else "")
         lines.append(f"| `{clause.id}` | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "✅ passed · ❌ failed · dev: declared deviation · n/d: extension not declared",
-    ]
+    lines += ["", MATRIX_LEGEND]
     return "\n".join(lines)
 
 

@@ -5,9 +5,11 @@ Outcome of each clause:
 ``passed``        the check ran and the layer kept the rule;
 ``failed``        the check ran and the layer broke it (``detail`` says how);
 ``not declared``  the clause belongs to an extension the layer does not list in ``extensions``;
-``deviation``     the layer declares a deliberate deviation for it (``deviations``), with a reason.
+``deviation``     the layer declares a deliberate deviation for it (``deviations``), with a reason;
+``not applicable`` the layer's API cannot express the check (a Channels 4 layer has no receive
+                  over several channels, no ``!`` prefix receive, no statistics...), with why.
 
-Only ``failed`` makes a report fail.
+Only ``failed`` makes a report fail; ``not applicable`` is neither a pass nor a failure.
 """
 
 from __future__ import annotations
@@ -19,12 +21,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .context import Context, LayerFactory, unique_prefix
-from .registry import Clause, declares, select
+from .registry import Clause, NotApplicable, declares, select
 
 PASSED = "passed"
 FAILED = "failed"
 NOT_DECLARED = "not declared"
 DEVIATION = "deviation"
+NOT_APPLICABLE = "not applicable"
+#: Only in the peer matrix: the per-layer time limit stopped the run before this clause.
+NOT_RUN = "not run"
+#: Every status, in report order.
+STATUSES = (PASSED, FAILED, DEVIATION, NOT_APPLICABLE, NOT_DECLARED, NOT_RUN)
 
 
 @dataclass
@@ -58,7 +65,7 @@ class Report:
         raise KeyError(clause_id)
 
     def counts(self) -> dict[str, int]:
-        counts = {PASSED: 0, FAILED: 0, NOT_DECLARED: 0, DEVIATION: 0}
+        counts = dict.fromkeys(STATUSES, 0)
         for result in self.results:
             counts[result.status] += 1
         return counts
@@ -75,17 +82,22 @@ class Report:
 
 @dataclass(frozen=True)
 class LayerFacts:
-    """What a layer declares about itself: its extensions and deliberate deviations."""
+    """What a layer declares about itself: its extensions, deliberate deviations, and the
+    clauses its API cannot express (``conformance_not_applicable``, set by the Channels 4
+    adapter: clause id or family -> reason)."""
 
     extensions: list[str]
     deviations: dict[str, str]
+    not_applicable: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def probe(cls, factory: LayerFactory) -> LayerFacts:
         layer = factory(prefix=unique_prefix())
         try:
             return cls(
-                list(getattr(layer, "extensions", [])), dict(getattr(layer, "deviations", {}))
+                list(getattr(layer, "extensions", [])),
+                dict(getattr(layer, "deviations", {})),
+                dict(getattr(layer, "conformance_not_applicable", {})),
             )
         finally:
             layer.close()
@@ -93,6 +105,9 @@ class LayerFacts:
 
 def skip_reason(clause: Clause, facts: LayerFacts) -> tuple[str, str] | None:
     """``(status, reason)`` when the clause does not apply to the layer, else None."""
+    not_applicable = clause.deviation_reason(facts.not_applicable)
+    if not_applicable is not None:
+        return NOT_APPLICABLE, not_applicable
     if clause.extension is not None and not declares(facts.extensions, clause.extension):
         return NOT_DECLARED, f"the layer does not declare the {clause.extension!r} extension"
     reason = clause.deviation_reason(facts.deviations)
@@ -132,19 +147,22 @@ def execute(
             clause.check(context)
         finally:
             context.close()
+    except NotApplicable as error:
+        status, detail = NOT_APPLICABLE, str(error)
     except Exception as error:
         status, detail = FAILED, describe_failure(error)
     return ClauseResult(clause.id, clause.title, status, time.monotonic() - started, detail)
 
 
 def spec_factory(spec: str, config: dict[str, Any] | None) -> LayerFactory:
-    """``load_layer(spec, **config, **overrides)`` as a factory."""
-    from channels_core.loading import load_layer
+    """``open_layer(spec, {**config, **overrides})`` as a factory (``load_layer``, or the
+    Channels 4 adapter for a Channels 4 layer class)."""
+    from .channels4 import open_layer
 
     base = dict(config or {})
 
     def factory(**overrides: Any) -> Any:
-        return load_layer(spec, **{**base, **overrides})
+        return open_layer(spec, {**base, **overrides})
 
     return factory
 

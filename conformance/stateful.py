@@ -29,7 +29,8 @@ from hypothesis.stateful import (
 
 from . import strategies
 from .context import Context, unique_prefix
-from .model import ContractModel, ModelChannelFull, receive_name
+from .model import ContractModel, ModelChannelFull
+from .readings import reading_of
 
 CAPACITY = 3
 #: Process-specific inboxes (and their full names) get room instead. SPEC §5 lets a receiving
@@ -42,26 +43,37 @@ PROCESS_CAPACITY = 1000
 SEED_CHANNELS = ("a", "b.c", "reply?x1", "hand!made", "hand!other")
 GROUPS = ("g1", "g2", "room.x")
 NEW_CHANNEL_PATTERNS = ("r?", "w.s!", "p!")
+#: Under the Channels 4 reading: no ``?`` names, and ``!`` names only from ``new_channel`` (only
+#: the creating layer object receives them, by full name).
+CHANNELS4_SEED_CHANNELS = ("a", "b.c")
 
 
 class LayerModelMachine(RuleBasedStateMachine):
     """Drives a layer and the model with the same operations; see the module docstring."""
 
     context: Context  # set by machine_for()
+    asgi1: bool  # set by machine_for(): the layer follows the ASGI 1.0 reading
     channels = Bundle("channels")
 
     def __init__(self) -> None:
         super().__init__()
-        self.layer: Any = self.context.layer(
-            prefix=unique_prefix(),
+        options: dict[str, Any] = {"capacity": CAPACITY, "expiry": 60, "group_expiry": 86400}
+        if self.asgi1:
+            options["channel_capacity"] = {re.compile(r".*!"): PROCESS_CAPACITY}
+        self.layer: Any = self.context.layer(prefix=unique_prefix(), **options)
+        self.reading = reading_of(self.layer)
+        #: Channels 4: the machine gives ``!`` inboxes no room of their own (``channel_capacity``
+        #: is a clause of its own), so a ``!`` send the model finds over capacity may be
+        #: accepted (the receiving process buffered what it took) or refused: either is kept.
+        self.process_capacity_known = self.reading.single_reader
+        self.model = ContractModel(
             capacity=CAPACITY,
-            channel_capacity={re.compile(r".*!"): PROCESS_CAPACITY},
-            expiry=60,
-            group_expiry=86400,
+            process_capacity=PROCESS_CAPACITY if self.process_capacity_known else CAPACITY,
+            receive_key=self.reading.receive_key,
         )
-        self.model = ContractModel(capacity=CAPACITY, process_capacity=PROCESS_CAPACITY)
         self.has_groups = "groups" in self.layer.extensions
         self.has_flush = "flush" in self.layer.extensions
+        self.lists_groups = self.has_groups and hasattr(self.layer, "group_channels")
 
     def teardown(self) -> None:
         self.context.release(self.layer)
@@ -70,14 +82,17 @@ class LayerModelMachine(RuleBasedStateMachine):
 
     @initialize(target=channels)
     def seed_channels(self) -> Any:
-        return multiple(*SEED_CHANNELS)
+        return multiple(*(SEED_CHANNELS if self.reading.single_reader else CHANNELS4_SEED_CHANNELS))
 
     @rule(target=channels, pattern=st.sampled_from(NEW_CHANNEL_PATTERNS))
     def new_channel(self, pattern: str) -> str:
+        if not self.reading.single_reader:
+            pattern = pattern.replace("?", "!")
         name = self.layer.new_channel(pattern)
         note(f"new_channel({pattern!r}) -> {name!r}")
         assert name not in self.model.queues, f"new_channel returned {name!r}, already in use"
-        assert name.startswith(pattern[:-1]), f"{name!r} does not extend {pattern!r}"
+        if self.reading.single_reader:  # Channels 4 layers may ignore the prefix
+            assert name.startswith(pattern[:-1]), f"{name!r} does not extend {pattern!r}"
         return name
 
     @rule(channel=channels, message=strategies.messages(allow_nan=False, max_leaves=4))
@@ -94,18 +109,22 @@ class LayerModelMachine(RuleBasedStateMachine):
             note(f"send({channel!r}) raised ChannelFull (model pending: {pending})")
             assert expect_full, f"ChannelFull on {channel!r}, but it holds only {pending}"
             return
+        if expect_full and "!" in channel and not self.process_capacity_known:
+            self.model.store(channel, message)
+            return
         assert not expect_full, f"send to {channel!r} accepted a message beyond its capacity"
 
     def model_pending(self, channel: str) -> int:
-        return self.model.pending(receive_name(channel))
+        return self.model.pending(channel[: channel.index("!") + 1] if "!" in channel else channel)
 
     @rule(channel=channels)
     def receive(self, channel: str) -> None:
-        self.check_receive([receive_name(channel)])
+        self.check_receive([self.reading.receive_key(channel)])
 
+    @precondition(lambda self: self.reading.single_reader)  # Channels 4: one channel a receive
     @rule(asked=st.lists(channels, min_size=2, max_size=3))
     def receive_any(self, asked: list[str]) -> None:
-        self.check_receive([receive_name(channel) for channel in asked])
+        self.check_receive([self.reading.receive_key(channel) for channel in asked])
 
     def check_receive(self, names: list[str]) -> None:
         allowed = self.model.candidates(names)
@@ -138,7 +157,7 @@ class LayerModelMachine(RuleBasedStateMachine):
         self.layer.group_discard(group, channel)
         self.model.group_discard(group, channel)
 
-    @precondition(lambda self: self.has_groups)
+    @precondition(lambda self: self.lists_groups)
     @rule(group=st.sampled_from(GROUPS))
     def group_channels(self, group: str) -> None:
         members = set(self.layer.group_channels(group))
@@ -161,7 +180,7 @@ class LayerModelMachine(RuleBasedStateMachine):
     @invariant()
     def groups_agree(self) -> None:
         """After every step, each group's members are what the model says."""
-        if not self.has_groups:
+        if not self.lists_groups:
             return
         for group in GROUPS:
             members = set(self.layer.group_channels(group))
@@ -178,8 +197,9 @@ class LayerModelMachine(RuleBasedStateMachine):
 
     # -- invalid input: rejected, nothing stored --------------------------------------------------
 
-    @rule(bad=strategies.invalid_channel_names(), message=st.just({"x": 1}))
-    def send_to_invalid_name(self, bad: strategies.BadName, message: dict[str, Any]) -> None:
+    @rule(data=st.data(), message=st.just({"x": 1}))
+    def send_to_invalid_name(self, data: st.DataObject, message: dict[str, Any]) -> None:
+        bad = data.draw(self.reading.invalid_channel_names(), label="bad name")
         try:
             self.layer.send(bad.value, message)
         except TypeError:
@@ -190,7 +210,7 @@ class LayerModelMachine(RuleBasedStateMachine):
     def send_invalid_message(self, channel: str, bad: strategies.BadMessage) -> None:
         try:
             self.layer.send(channel, bad.value)
-        except bad.error:
+        except self.reading.message_error(bad.error):
             return
         except self.layer.ChannelFull:
             # A layer may check capacity before validating; nothing was stored either way.
@@ -200,4 +220,7 @@ class LayerModelMachine(RuleBasedStateMachine):
 
 def machine_for(context: Context) -> type[LayerModelMachine]:
     """A state machine class bound to ``context`` (hypothesis instantiates it per example)."""
-    return type("LayerVsModel", (LayerModelMachine,), {"context": context})
+    probe = context.layer()
+    asgi1 = reading_of(probe).single_reader
+    context.release(probe)
+    return type("LayerVsModel", (LayerModelMachine,), {"context": context, "asgi1": asgi1})

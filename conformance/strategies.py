@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 
 NAME_ALPHABET = string.ascii_letters + string.digits + "-_."
 MAX_NAME = 100
+#: Channels 4 accepts names shorter than 100 characters (``BaseChannelLayer.MAX_NAME_LENGTH``).
+CHANNELS4_MAX_NAME = 99
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 BAD_KEY = "bad_value_here"
@@ -38,9 +40,9 @@ def _with_length(total: int) -> st.SearchStrategy[int]:
 
 
 @cache
-def group_names() -> st.SearchStrategy[str]:
-    """Valid group names, including 1 and exactly 100 characters."""
-    return st.one_of(_plain(), _plain(MAX_NAME, MAX_NAME), _plain(1, 1))
+def group_names(max_size: int = MAX_NAME) -> st.SearchStrategy[str]:
+    """Valid group names, including 1 and exactly ``max_size`` (100) characters."""
+    return st.one_of(_plain(1, max_size), _plain(max_size, max_size), _plain(1, 1))
 
 
 @cache
@@ -50,9 +52,9 @@ def plain_channel_names() -> st.SearchStrategy[str]:
 
 
 @st.composite
-def _marked(draw: st.DrawFn, marker: str) -> str:
-    total = draw(st.sampled_from([MAX_NAME, draw(st.integers(2, MAX_NAME))]))
-    head_len = draw(st.integers(0, total - 2))
+def _marked(draw: st.DrawFn, marker: str, longest: int = MAX_NAME, shortest_head: int = 0) -> str:
+    total = draw(st.sampled_from([longest, draw(st.integers(2 + shortest_head, longest))]))
+    head_len = draw(st.integers(shortest_head, total - 2))
     head = draw(_plain(head_len, head_len)) if head_len else ""
     tail_len = total - 1 - head_len
     return head + marker + draw(_plain(tail_len, tail_len))
@@ -74,6 +76,13 @@ def process_names() -> st.SearchStrategy[str]:
 def channel_names() -> st.SearchStrategy[str]:
     """Every kind of valid channel name one can send to."""
     return st.one_of(plain_channel_names(), single_reader_names(), process_names())
+
+
+@cache
+def channels4_channel_names() -> st.SearchStrategy[str]:
+    """Valid Channels 4 channel names: plain or ``body!tail`` (``body`` not empty), up to 99
+    characters, no ``?``."""
+    return st.one_of(group_names(CHANNELS4_MAX_NAME), _marked("!", CHANNELS4_MAX_NAME, 1))
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,28 @@ def invalid_channel_names() -> st.SearchStrategy[BadName]:
         _bad("'?' and '!'", st.builds(lambda a, b: f"{a}?{b}!x", _plain(0, 30), _plain(0, 30))),
         _bad("ends with '?' when sent to", _plain(0, 99).map(lambda a: a + "?")),
         _bad("ends with '!' when sent to", _plain(0, 99).map(lambda a: a + "!")),
+    )
+
+
+@cache
+def channels4_invalid_channel_names() -> st.SearchStrategy[BadName]:
+    """Names Channels 4 refuses (``channel_name_regex``, ``len(name) < 100``): empty, 100
+    characters or more, a character outside the alphabet before the ``!``, two ``!``, any
+    ``?``, or not a str."""
+    bad_chars = st.characters(
+        codec="utf-8", exclude_characters=NAME_ALPHABET + "!", exclude_categories=["Cs"]
+    )
+    return st.one_of(
+        _bad("empty", st.just("")),
+        _bad("100 characters", _plain(100, 100)),
+        _bad("longer than 99", _plain(100, 300)),
+        _bad(
+            "character outside A-Z a-z 0-9 - _ . before any '!'",
+            st.builds(lambda a, c, b: a + c + b, _plain(0, 40), bad_chars, _plain(0, 40)),
+        ),
+        _bad("two '!'", st.builds(lambda a, b: f"{a}!{b}!x", _plain(1, 30), _plain(0, 30))),
+        _bad("a '?'", st.builds(lambda a, b: f"{a}?{b}", _plain(1, 30), _plain(0, 30))),
+        _bad("not a str", st.one_of(st.binary(min_size=1, max_size=20), st.none(), st.integers())),
     )
 
 

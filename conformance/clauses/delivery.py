@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from ..context import Context
+from ..readings import reading_of
 from ..registry import clause
 from ._helpers import drain, expect_error, timed
 
@@ -43,10 +44,11 @@ def fifo(ctx: Context) -> None:
     """**Order.** With one writer and one reader, every channel (normal, `?`, `!`) delivers in
     send order."""
     layer = ctx.layer(capacity=100)
-    single = layer.new_channel("order.reply?")
-    process = layer.new_channel("order.proc!")
-    inbox = process[: process.index("!") + 1]
-    for name, ask in (("order.plain", "order.plain"), (single, single), (process, inbox)):
+    reading = reading_of(layer)
+    names = ["order.plain", layer.new_channel("order.proc!")]
+    if reading.single_reader:
+        names.append(layer.new_channel("order.reply?"))
+    for name, ask in ((name, reading.receive_key(name)) for name in names):
         for index in range(40):
             layer.send(name, {"i": index})
         got = [message["i"] for _, message in drain(layer, [ask])]

@@ -1,0 +1,241 @@
+"""Every layer of this project as a Channels 4 channel layer.
+
+Name it in a Channels 4 project's settings::
+
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_core.channels4.ChannelLayer",
+            "CONFIG": {"url": "postgresql://app@db:5432/app", "prefix": "myapp"},
+        }
+    }
+
+``url`` is anything :func:`channels_core.load_layer` accepts (a URL, a short name such as
+``redis``, or a dotted path; default ``inmemory``); the other ``CONFIG`` keys are the layer's
+options (``prefix``, ``capacity``, ``expiry``, ``group_expiry``, ``channel_capacity``,
+``message_size_limit``, ``blocking_timeout``, and the backend's own).
+
+It gives the wrapped layer Channels 4's coroutine API (``send``, ``receive(channel)``,
+``new_channel``, ``group_add``, ``group_discard``, ``group_send``, ``flush``, ``close``) without
+blocking the event loop, and knows nothing of any backend:
+
+* ``receive`` awaits the layer's ``receive_async`` (the ``asyncio`` extension); Channels 4
+  receives a process-specific channel by its full name, so one reader task per ``!`` inbox
+  (while someone waits on it) hands each message to the waiter of its full name, and keeps what
+  arrives for a name nobody waits on in a bounded buffer until it expires;
+* ``send``, ``group_send``, ``group_add``, ``group_discard``, ``new_channel`` and ``flush`` call
+  the synchronous layer on a worker thread.
+
+Channels' ``ChannelFull`` is caught by consumers: the adapter raises :class:`ChannelFull`, a
+subclass of both this project's and Channels' exception. Names follow this project's rules (1-100
+characters, ``?`` names allowed; a ``!`` name needs a non-empty part after the ``!``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+from . import exceptions
+from .capacity import CapacityMap
+from .layer import BaseChannelLayer, Message
+from .loading import load_layer
+from .names import inbox_name
+
+T = TypeVar("T")
+
+try:  # Channels' own exception, so that consumers' ``except ChannelFull`` catches ours
+    from channels.exceptions import ChannelFull as _ChannelsChannelFull
+except ImportError:  # Channels not installed: only our own base
+    _ChannelsChannelFull = exceptions.ChannelFull
+
+
+class ChannelFull(exceptions.ChannelFull, _ChannelsChannelFull):
+    """The channel is at capacity (both ``channels_core``'s and Channels' ``ChannelFull``)."""
+
+
+class ChannelLayer:
+    """A Channels 4 channel layer over any layer of this project (see the module docstring)."""
+
+    extensions = ["groups", "flush"]
+    ChannelFull = ChannelFull
+    MessageTooLarge = exceptions.MessageTooLarge
+
+    def __init__(
+        self,
+        url: str = "inmemory",
+        *,
+        prefix: str | None = None,
+        expiry: float | None = None,
+        group_expiry: float | None = None,
+        capacity: int | None = None,
+        channel_capacity: CapacityMap | None = None,
+        message_size_limit: int | None = None,
+        **options: Any,
+    ) -> None:
+        common = {
+            "prefix": prefix,
+            "expiry": expiry,
+            "group_expiry": group_expiry,
+            "capacity": capacity,
+            "channel_capacity": channel_capacity,
+            "message_size_limit": message_size_limit,
+        }
+        options.update({key: value for key, value in common.items() if value is not None})
+        #: The layer of this project doing the work.
+        self.layer: BaseChannelLayer = load_layer(url, **options)
+        self._inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _InboxReaders] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __repr__(self) -> str:
+        return f"<ChannelLayer {self.layer!r}>"
+
+    @property
+    def expiry(self) -> float:
+        return self.layer.expiry
+
+    @property
+    def group_expiry(self) -> float:
+        return self.layer.group_expiry
+
+    @property
+    def capacity(self) -> int:
+        return self.layer.capacity
+
+    async def _call(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a synchronous call of the layer on a worker thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, partial(function, *args))
+
+    # -- the Channels 4 API ---------------------------------------------------------------------
+
+    async def send(self, channel: str, message: Message) -> None:
+        """Send ``message`` to ``channel``; raises :class:`ChannelFull` at capacity."""
+        try:
+            await self._call(self.layer.send, channel, message)
+        except exceptions.ChannelFull as error:
+            raise ChannelFull(*error.args) from None
+
+    async def receive(self, channel: str) -> Message:
+        """The next message of ``channel`` (a full name, ``!`` ones included); waits for it."""
+        if "!" in channel and not channel.endswith("!"):
+            return await self._readers().receive(channel)
+        while True:
+            _, message = await self.layer.receive_async([channel])
+            if message is not None:
+                return message
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        """A new process-specific channel name, received only through this layer object."""
+        return await self._call(self.layer.new_channel, prefix.rstrip(".") + "!")
+
+    async def group_add(self, group: str, channel: str) -> None:
+        await self._call(self.layer.group_add, group, channel)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        await self._call(self.layer.group_discard, group, channel)
+
+    async def group_send(self, group: str, message: Message) -> None:
+        """Send to every member of ``group``; full members are skipped, never ChannelFull."""
+        await self._call(self.layer.send_group, group, message)
+
+    async def flush(self) -> None:
+        """Remove every message and group of the layer's ``prefix``."""
+        await self._call(self.layer.flush)
+        for readers in list(self._inboxes.values()):
+            readers.clear()
+
+    async def close(self) -> None:
+        await self._call(self.layer.close)
+
+    def _readers(self) -> _InboxReaders:
+        loop = asyncio.get_running_loop()
+        readers = self._inboxes.get(loop)
+        if readers is None:
+            readers = self._inboxes[loop] = _InboxReaders(self.layer)
+        return readers
+
+
+class _InboxReaders:
+    """Per event loop: one reader task per ``!`` inbox someone waits on, handing each message
+    to the waiter of its full channel name.
+
+    What arrives for a name nobody waits on now is kept (at most its capacity, until it
+    expires) for the next ``receive`` of that name; the reader of an inbox stops when nobody
+    waits on any of its names, so unread messages then stay on the server, where capacity and
+    expiry apply. An error of the layer's receive reaches every waiter of the inbox.
+    """
+
+    def __init__(self, layer: BaseChannelLayer) -> None:
+        self.layer = layer
+        self.buffers: dict[str, deque[tuple[float, Message]]] = {}
+        self.arrived: dict[str, asyncio.Event] = {}
+        self.waiting: dict[str, int] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.dropped = 0
+
+    async def receive(self, channel: str) -> Message:
+        inbox = inbox_name(channel)
+        self.waiting[channel] = self.waiting.get(channel, 0) + 1
+        try:
+            while True:
+                message = self._take(channel)
+                if message is not None:
+                    return message
+                reader = self.tasks.get(inbox)
+                if reader is None:
+                    reader = self.tasks[inbox] = asyncio.ensure_future(self._read(inbox))
+                arrived = self.arrived.setdefault(channel, asyncio.Event())
+                wakeup = asyncio.ensure_future(arrived.wait())
+                try:
+                    await asyncio.wait({wakeup, reader}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    wakeup.cancel()
+                if reader.done() and not reader.cancelled() and reader.exception() is not None:
+                    raise reader.exception()  # type: ignore[misc]  # the layer's error
+                arrived.clear()
+        finally:
+            self.waiting[channel] -= 1
+            if not self.waiting[channel]:
+                del self.waiting[channel]
+                self.arrived.pop(channel, None)
+
+    def _take(self, channel: str) -> Message | None:
+        buffer = self.buffers.get(channel)
+        now = time.monotonic()
+        while buffer:
+            expires_at, message = buffer.popleft()
+            if expires_at > now:
+                if not buffer:
+                    del self.buffers[channel]
+                return message
+        self.buffers.pop(channel, None)
+        return None
+
+    def _someone_waits(self, inbox: str) -> bool:
+        return any(inbox_name(channel) == inbox for channel in self.waiting)
+
+    async def _read(self, inbox: str) -> None:
+        try:
+            while self._someone_waits(inbox):
+                channel, message = await self.layer.receive_async([inbox])
+                if channel is None or message is None:
+                    continue
+                buffer = self.buffers.setdefault(channel, deque())
+                if len(buffer) >= self.layer.capacity_for(channel):
+                    self.dropped += 1  # at most once: a full local buffer drops, never blocks
+                    continue
+                buffer.append((time.monotonic() + self.layer.expiry, message))
+                arrived = self.arrived.get(channel)
+                if arrived is not None:
+                    arrived.set()
+        finally:
+            del self.tasks[inbox]
+
+    def clear(self) -> None:
+        self.buffers.clear()
