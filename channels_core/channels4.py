@@ -26,8 +26,9 @@ blocking the event loop, and knows nothing of any backend:
   the synchronous layer on a worker thread.
 
 Channels' ``ChannelFull`` is caught by consumers: the adapter raises :class:`ChannelFull`, a
-subclass of both this project's and Channels' exception. Names follow this project's rules (1-100
-characters, ``?`` names allowed; a ``!`` name needs a non-empty part after the ``!``).
+subclass of both this project's and Channels' exception. Names follow Channels 4's rules where
+they are stricter than this project's: shorter than 100 characters, and no ``?`` (a
+``TypeError`` otherwise, as Channels raises); a ``!`` name needs a part after the ``!``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,18 @@ except ImportError:  # Channels not installed: only our own base
 
 class ChannelFull(exceptions.ChannelFull, _ChannelsChannelFull):
     """The channel is at capacity (both ``channels_core``'s and Channels' ``ChannelFull``)."""
+
+
+#: Channels 4 accepts names shorter than this (``channels.layers.BaseChannelLayer``).
+MAX_NAME_LENGTH = 100
+
+
+def _channels4_name(name: str, what: str = "channel") -> str:
+    """``name`` if Channels 4 accepts it (the layer checks the rest), else InvalidChannelName."""
+    if isinstance(name, str) and (len(name) >= MAX_NAME_LENGTH or "?" in name):
+        rule = "has a '?'" if "?" in name else f"is {len(name)} characters (Channels 4: < 100)"
+        raise exceptions.InvalidChannelName(f"{what} name {name[:120]!r} {rule}")
+    return name
 
 
 class ChannelLayer:
@@ -117,12 +130,13 @@ class ChannelLayer:
     async def send(self, channel: str, message: Message) -> None:
         """Send ``message`` to ``channel``; raises :class:`ChannelFull` at capacity."""
         try:
-            await self._call(self.layer.send, channel, message)
+            await self._call(self.layer.send, _channels4_name(channel), message)
         except exceptions.ChannelFull as error:
             raise ChannelFull(*error.args) from None
 
     async def receive(self, channel: str) -> Message:
         """The next message of ``channel`` (a full name, ``!`` ones included); waits for it."""
+        _channels4_name(channel)
         if "!" in channel and not channel.endswith("!"):
             return await self._readers().receive(channel)
         while True:
@@ -135,14 +149,18 @@ class ChannelLayer:
         return await self._call(self.layer.new_channel, prefix.rstrip(".") + "!")
 
     async def group_add(self, group: str, channel: str) -> None:
-        await self._call(self.layer.group_add, group, channel)
+        await self._call(
+            self.layer.group_add, _channels4_name(group, "group"), _channels4_name(channel)
+        )
 
     async def group_discard(self, group: str, channel: str) -> None:
-        await self._call(self.layer.group_discard, group, channel)
+        await self._call(
+            self.layer.group_discard, _channels4_name(group, "group"), _channels4_name(channel)
+        )
 
     async def group_send(self, group: str, message: Message) -> None:
         """Send to every member of ``group``; full members are skipped, never ChannelFull."""
-        await self._call(self.layer.send_group, group, message)
+        await self._call(self.layer.send_group, _channels4_name(group, "group"), message)
 
     async def flush(self) -> None:
         """Remove every message and group of the layer's ``prefix``."""

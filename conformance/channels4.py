@@ -149,6 +149,20 @@ class _EventLoopThread:
             raise AssertionError(f"{what} did not return within {CALL_TIMEOUT:.0f} s") from None
 
     def stop(self) -> None:
+        """Cancel what still runs on the loop (the layer's background tasks), then stop it."""
+
+        async def cancel_the_rest() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=5)
+
+        if self.loop.is_running():
+            try:
+                asyncio.run_coroutine_threadsafe(cancel_the_rest(), self.loop).result(10)
+            except Exception:  # stopping anyway
+                pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         if not self.thread.is_alive():
@@ -244,7 +258,7 @@ class Channels4Adapter:
         async def attempt() -> Any:
             try:
                 return await asyncio.wait_for(self.wrapped_layer.receive(name), wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return nothing
 
         message = self._run(attempt(), f"receive({name!r})")

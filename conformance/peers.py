@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any, TextIO
 
@@ -177,7 +177,7 @@ def _versions(peers: tuple[Peer, ...]) -> str:
 
 def format_peer_matrix(runs: list[PeerRun], time_limit: float) -> str:
     """The generated section: how it was made, the table, times, then every failure's detail."""
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     budget = ", ".join(f"{key}={value}" for key, value in MATRIX_BUDGET.items())
     lines = [
         BEGIN,

@@ -6,7 +6,6 @@ and the same tests; the servers they need are started if down (backend tests nev
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,30 +14,27 @@ from pathlib import Path
 
 import pytest
 
-from channels_core.loading import BACKENDS
+from channels_core.registry import registry
 from tests import servers
 
 from .conftest import SETTINGS_MODULE
 
 ROOT = Path(__file__).resolve().parents[2]
+#: URL options keeping these tests' server-side state apart from other users of the shared
+#: servers (PostgreSQL: a schema of their own, so another checkout's schema version never mixes).
+PRIVATE = {"postgres": "?schema=channels4_tests"}
 
 
 def backends_under_test() -> dict[str, str]:
-    """Short name -> URL of every backend in the tree (and its test server's URL)."""
+    """Short name -> URL of every registered backend (its local test server's URL)."""
     urls = {}
-    for name, (path, _extra) in BACKENDS.items():
-        if importlib.util.find_spec(path.partition(":")[0]) is None:
-            continue  # not in this tree (yet)
-        if name == "inmemory":
-            urls[name] = "inmemory"
-            continue
-        url = getattr(servers, f"{name.upper()}_URL", None)
-        if url is None:
-            pytest.fail(
-                f"tests/servers.py gives no URL for the {name} backend ({name.upper()}_URL)"
-            )
-        servers.require(name)
-        urls[name] = url
+    for backend in registry():
+        if backend.url is not None:
+            try:
+                servers.require(backend.name)
+            except KeyError:
+                pytest.fail(f"tests/servers.py cannot reach or start the {backend.name} server")
+        urls[backend.name] = backend.spec + PRIVATE.get(backend.name, "")
     return urls
 
 
