@@ -141,8 +141,11 @@ def run_peer(peer: Peer, time_limit: float, clauses: list[str] | None = None) ->
                 break
             if line is None:
                 break
-            record = json.loads(line)
-            got[record["id"]] = ClauseResult(**record)
+            try:  # the layer or hypothesis may print to stdout too: only result lines count
+                record = json.loads(line)
+                got[record["id"]] = ClauseResult(**record)
+            except (ValueError, TypeError, KeyError):
+                continue
         child.wait(30)
         errors.seek(0)
         stderr = errors.read().strip()
