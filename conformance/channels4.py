@@ -22,13 +22,15 @@ that the layer does not take) makes the clause "not applicable" (:data:`NOT_APPL
 purpose between the two APIs follow :data:`conformance.readings.CHANNELS4`.
 
 Constructor options: the suite's per-clause options are passed when the class's ``__init__``
-names them; ``prefix`` is dropped where it does not (the layer object is then its own namespace,
-or the layer has none), ``blocking_timeout`` is the adapter's. Options starting with
-``conformance_`` are the adapter's: ``conformance_empty_wait`` (seconds), ``conformance_deviations``
-(clause id or family -> reason, for a layer that cannot declare its own, e.g. Channels'
-one-process in-memory layer), ``conformance_accepts`` (suite options a constructor takes
-through ``**kwargs``) and ``conformance_api: "channels4"`` (for a class whose methods are only
-found on its instances, such as ``channels_redis.pubsub.RedisPubSubChannelLayer``).
+names them; where it does not, a ``capacity``, ``expiry`` or ``group_expiry`` at or above the
+contract's default only asks for room and is dropped, and ``prefix`` is dropped (the layer
+object is then its own namespace, or the layer has none); ``blocking_timeout`` is the
+adapter's. Options starting with ``conformance_`` are the adapter's: ``conformance_empty_wait``
+(seconds), ``conformance_deviations`` (clause id or family -> reason, for a layer that cannot
+declare its own, e.g. Channels' one-process in-memory layer), ``conformance_accepts`` (suite
+options a constructor takes through ``**kwargs``) and ``conformance_api: "channels4"`` (for a
+class whose methods are only found on its instances, such as
+``channels_redis.pubsub.RedisPubSubChannelLayer``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ from .registry import NotApplicable
 
 #: The suite's per-clause options that only make sense if the layer's constructor takes them.
 SUITE_OPTIONS = ("capacity", "channel_capacity", "expiry", "group_expiry", "message_size_limit")
+#: The contract's defaults: a clause asking for at least this much only wants room (no early
+#: ChannelFull, no early lapse), which a layer without the option gives; the option is dropped.
+ROOM = {"capacity": 100, "expiry": 60, "group_expiry": 86400}
 #: How long a "non-blocking" receive waits before it concludes the channel is empty.
 EMPTY_WAIT = 0.3
 #: No single call on the layer may take longer than this (seconds).
@@ -70,6 +75,9 @@ NOT_APPLICABLE: dict[str, str] = {
     "delivery (the other group clauses check it that way)",
     "groups.eviction-on-expiry": "the Channels 4 spec lets a layer keep a member whose message "
     "expired (it 'may drop' it): there is no rule to check",
+    "groups.fan-out-per-inbox": "Channels 4 lets a group send drop what is over a member's "
+    "capacity; reaching 1,000 members of one inbox is this project's rule (SPEC §5)",
+    "twisted": "receive_twisted() is the ASGI 1.0 Twisted extension, not part of Channels 4",
     "statistics": "global_statistics() and channel_statistics() are not part of the Channels 4 API",
     "async": "the Channels 4 API is coroutines throughout, so every clause already drives it on "
     "an event loop; receive_async(channels) over a list is the ASGI 1.0 extension",
@@ -182,6 +190,12 @@ class Channels4Adapter:
         self.deviations = dict(options.pop("conformance_deviations", {}))
         accepted = _named_parameters(layer_class)
         accepted |= set(options.pop("conformance_accepts", ()))
+        #: The suite options the layer's constructor takes.
+        self.takes = {key for key in SUITE_OPTIONS if key in accepted}
+        for key, room in ROOM.items():
+            if key not in accepted and isinstance(options.get(key), (int, float)):
+                if options[key] >= room:
+                    del options[key]
         missing = [key for key in SUITE_OPTIONS if key in options and key not in accepted]
         if missing:
             raise NotApplicable(

@@ -33,14 +33,29 @@ def _database(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _prepare(database: dict[str, Any]) -> None:
-    """Django settings, the schema, and channels_postgres' migrations (idempotent)."""
+def _configure_django() -> None:
+    """Django settings with channels_postgres installed (its models load at import)."""
     import django
-    import psycopg
     from django.conf import settings
 
     with _setup_lock:
-        if settings.configured:
+        if not settings.configured:
+            settings.configure(INSTALLED_APPS=["channels_postgres"], USE_TZ=True)
+            django.setup()
+
+
+_prepared: set[str] = set()
+
+
+def _prepare(database: dict[str, Any]) -> None:
+    """The schema, and channels_postgres' migrations applied to it (once per process)."""
+    import psycopg
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connections
+
+    with _setup_lock:
+        if SCHEMA in _prepared:
             return
         connect = {
             "dbname": database.get("NAME"),
@@ -51,22 +66,17 @@ def _prepare(database: dict[str, Any]) -> None:
         }
         with psycopg.connect(autocommit=True, **{k: v for k, v in connect.items() if v}) as conn:
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
-        settings.configure(
-            INSTALLED_APPS=["channels_postgres"],
-            DATABASES={"default": database, "channels_postgres": database},
-            USE_TZ=True,
-        )
-        django.setup()
-        from django.core.management import call_command
-
+        databases = {"default": database, "channels_postgres": database}
+        settings.DATABASES = databases
+        connections.settings.update(connections.configure_settings(databases))
         call_command("migrate", "channels_postgres", database="channels_postgres", verbosity=0)
-        from django.db import connections
-
         connections.close_all()
+        _prepared.add(SCHEMA)
 
 
 @cache
 def _channels_postgres_layer() -> type:
+    _configure_django()
     from channels_postgres.core import PostgresChannelLayer
 
     class ChannelsPostgresLayer(PostgresChannelLayer):
@@ -80,7 +90,10 @@ def _channels_postgres_layer() -> type:
             symmetric_encryption_keys: Any = None,
             **config: Any,
         ) -> None:
-            database = _database(config)
+            from django.db import connections
+
+            # Django's defaults for every key its database wrapper reads (TIME_ZONE, ...).
+            database = connections.configure_settings({"default": _database(config)})["default"]
             # Django's ORM refuses to run on an event loop's thread: set up on another one.
             with ThreadPoolExecutor(1) as worker:
                 worker.submit(_prepare, database).result()

@@ -33,7 +33,7 @@ from .runner import FAILED, NOT_RUN, ClauseResult, Report
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
-POSTGRES = {"NAME": "test", "USER": "postgres", "HOST": "127.0.0.1", "PORT": "5432"}
+POSTGRES = {"NAME": "test", "USER": "postgres", "PASSWORD": "", "HOST": "127.0.0.1", "PORT": "5432"}
 _ONE_PROCESS = (
     "declared by the peer matrix, not by the layer: Channels documents InMemoryChannelLayer as "
     "one process only (its data lives in one layer object)"

@@ -33,6 +33,8 @@ from .model import ContractModel, ModelChannelFull
 from .readings import reading_of
 
 CAPACITY = 3
+#: The model's capacity for a (Channels 4) layer without a capacity option.
+UNBOUNDED = 10**9
 #: Process-specific inboxes (and their full names) get room instead. SPEC §5 lets a receiving
 #: process move what reaches its inbox into local per-name buffers, after which the inbox takes
 #: more: when a ``!`` inbox is full then depends on when the layer drained it, not on the sequence
@@ -55,11 +57,14 @@ class LayerModelMachine(RuleBasedStateMachine):
 
     context: Context  # set by machine_for()
     asgi1: bool  # set by machine_for(): the layer follows the ASGI 1.0 reading
+    bounded: bool  # set by machine_for(): the layer takes a capacity option
     channels = Bundle("channels")
 
     def __init__(self) -> None:
         super().__init__()
-        options: dict[str, Any] = {"capacity": CAPACITY, "expiry": 60, "group_expiry": 86400}
+        options: dict[str, Any] = {"expiry": 60, "group_expiry": 86400}
+        if self.bounded:
+            options["capacity"] = CAPACITY
         if self.asgi1:
             options["channel_capacity"] = {re.compile(r".*!"): PROCESS_CAPACITY}
         self.layer: Any = self.context.layer(prefix=unique_prefix(), **options)
@@ -68,9 +73,10 @@ class LayerModelMachine(RuleBasedStateMachine):
         #: is a clause of its own), so a ``!`` send the model finds over capacity may be
         #: accepted (the receiving process buffered what it took) or refused: either is kept.
         self.process_capacity_known = self.reading.single_reader
+        capacity = CAPACITY if self.bounded else UNBOUNDED
         self.model = ContractModel(
-            capacity=CAPACITY,
-            process_capacity=PROCESS_CAPACITY if self.process_capacity_known else CAPACITY,
+            capacity=capacity,
+            process_capacity=PROCESS_CAPACITY if self.process_capacity_known else capacity,
             receive_key=self.reading.receive_key,
         )
         self.has_groups = "groups" in self.layer.extensions
@@ -225,5 +231,7 @@ def machine_for(context: Context) -> type[LayerModelMachine]:
     """A state machine class bound to ``context`` (hypothesis instantiates it per example)."""
     probe = context.layer()
     asgi1 = reading_of(probe).single_reader
+    bounded = "capacity" in getattr(probe, "takes", {"capacity"})  # Channels 4: may have none
     context.release(probe)
-    return type("LayerVsModel", (LayerModelMachine,), {"context": context, "asgi1": asgi1})
+    attributes = {"context": context, "asgi1": asgi1, "bounded": bounded}
+    return type("LayerVsModel", (LayerModelMachine,), attributes)
