@@ -7,6 +7,8 @@ types, ``ValueError`` for out-of-range values), so code written for that contrac
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ChannelLayerError(Exception):
     """Base class of every error raised on purpose by channels_core and its layers."""
@@ -66,6 +68,52 @@ class ConsumeLater(Exception):
     """Raised by a consumer to put its message back at the end of its channel (see the worker)."""
 
 
+class ChannelSocketException(Exception):
+    """Raised by a consumer to have the worker act on the message's connection: the worker
+    calls ``run(message)`` (its sends go out like the consumer's) instead of logging an error.
+    """
+
+    def run(self, message: Any) -> None:
+        raise NotImplementedError
+
+
+class DenyConnection(ChannelSocketException):
+    """Raised by a ``websocket.connect`` consumer to refuse the connection (the worker sends
+    ``{"close": True}`` before any accept: the handshake fails with 403)."""
+
+    def run(self, message: Any) -> None:
+        if message.channel.name != "websocket.connect":
+            raise ValueError(
+                f"DenyConnection raised by a consumer of {message.channel.name!r}: only a "
+                "websocket.connect consumer can refuse a connection"
+            )
+        message.reply_channel.send({"close": True})
+
+
+class WebsocketCloseException(ChannelSocketException):
+    """Raised by a WebSocket consumer to close its connection, with an optional close code
+    (1000, or 3000 to 4999)."""
+
+    def __init__(self, code: int | None = None) -> None:
+        if code is not None and (
+            isinstance(code, bool)
+            or not isinstance(code, int)
+            or (code != 1000 and not 3000 <= code <= 4999)
+        ):
+            raise ValueError(f"invalid WebSocket close code {code!r}: must be 1000 or 3000-4999")
+        super().__init__(code)
+        self.code = code
+
+    def run(self, message: Any) -> None:
+        reply_channel = message.reply_channel
+        if reply_channel is None or not reply_channel.name.startswith("websocket."):
+            raise ValueError(
+                f"WebsocketCloseException raised by a consumer of {message.channel.name!r}: "
+                "only a WebSocket consumer (reply channel websocket.*) can close its connection"
+            )
+        reply_channel.send({"close": self.code or True})
+
+
 class SendNotAvailableOnDemultiplexer(ChannelLayerError):
     """A consumer running under a ``WebsocketDemultiplexer`` sent without its multiplexer."""
 
@@ -73,7 +121,9 @@ class SendNotAvailableOnDemultiplexer(ChannelLayerError):
 __all__ = [
     "ChannelFull",
     "ChannelLayerError",
+    "ChannelSocketException",
     "ConsumeLater",
+    "DenyConnection",
     "ImproperlyConfigured",
     "InvalidChannelName",
     "InvalidMessage",
@@ -85,4 +135,5 @@ __all__ = [
     "MessageValueOutOfRange",
     "OutcomeUnknown",
     "SendNotAvailableOnDemultiplexer",
+    "WebsocketCloseException",
 ]

@@ -14,6 +14,9 @@ order, without being encoded again.
   ``message_size_limit``, the layer is unavailable, ...) drops it with a log entry too.
 * Nothing raised outside a consumer ends a worker thread: an error while routing a message is
   logged and the message counted as ``dropped``; a failing ``on_message`` callback is logged.
+* ``DenyConnection`` (from a ``websocket.connect`` consumer) refuses the connection and
+  ``WebsocketCloseException(code)`` closes it: the worker runs the exception's ``run(message)``
+  (any ``ChannelSocketException``); raised where it cannot apply, it is logged as failed.
 * Any other exception is logged with its traceback; the buffered sends are flushed; the worker
   goes on with the next message.
 * A consumer may set the message aside to run later by itself (``enforce_ordering`` parks an
@@ -40,7 +43,13 @@ from typing import Any
 
 from . import codec
 from .channel import send_interceptor
-from .exceptions import ChannelFull, ConsumeLater, ImproperlyConfigured, LayerClosed
+from .exceptions import (
+    ChannelFull,
+    ChannelSocketException,
+    ConsumeLater,
+    ImproperlyConfigured,
+    LayerClosed,
+)
 from .message import Message
 from .protocols import EncodedSendingLayer, RoutedLayer
 
@@ -284,10 +293,27 @@ class Worker:
             except ConsumeLater:
                 discard_buffered_sends()
                 return self._count(self._consume_later(message, consumer), channel)
+            except ChannelSocketException as action:  # DenyConnection, WebsocketCloseException
+                return self._count(self._run_socket_action(action, message, consumer), channel)
             except Exception:
                 logger.exception("consumer %s failed on a message on %r", _name(consumer), channel)
                 return self._count(FAILED, channel)
         return self._count(PARKED if message.parked else CONSUMED, channel)
+
+    def _run_socket_action(
+        self, action: ChannelSocketException, message: Message, consumer: Any
+    ) -> str:
+        try:
+            action.run(message)
+        except Exception:
+            logger.exception(
+                "consumer %s raised %s on a message on %r",
+                _name(consumer),
+                type(action).__name__,
+                message.channel.name,
+            )
+            return FAILED
+        return CONSUMED
 
     def _consume_later(self, message: Message, consumer: Any) -> str:
         channel = message.channel.name

@@ -6,7 +6,8 @@ consumer refusing connections), a plain class whose methods are consumers decora
 ``channel_session`` / ``enforce_ordering``, an HTTP consumer routed on its path, and a route
 added later with ``Router.add_route``. The Channels 1.x imports were::
 
-    from channels import Channel, Group
+    from channels import Channel
+    from channels.exceptions import DenyConnection
     from channels.generic.websockets import (
         JsonWebsocketConsumer, WebsocketConsumer, WebsocketDemultiplexer)
     from channels.routing import include, route, route_class
@@ -14,6 +15,7 @@ added later with ``Router.add_route``. The Channels 1.x imports were::
 """
 
 from channels_core import Channel
+from channels_core.exceptions import DenyConnection
 from channels_core.generic.websockets import (
     JsonWebsocketConsumer,
     WebsocketConsumer,
@@ -111,6 +113,10 @@ def hello(message, name):
     )
 
 
+def members_only(message):
+    raise DenyConnection
+
+
 def not_found(message):
     message.reply_channel.send({"status": 404, "headers": [], "content": b"not found"})
 
@@ -120,6 +126,7 @@ channel_routing = [
     route_class(ChatConsumer, path=r"^/chat/(?P<room>\w+)/$"),
     Demultiplexer.as_route(path=r"^/multi/$"),
     PrivateConsumer.as_route(path=r"^/private/$"),
+    route("websocket.connect", members_only, path=r"^/members/$"),
     include(
         [
             route("websocket.connect", presence.connect),

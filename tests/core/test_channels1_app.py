@@ -171,6 +171,9 @@ def test_a_channels1_app_runs_unchanged_but_for_its_imports(app_layer: Any) -> N
         private = Socket(server, b"/private/")
         private.connect()
         assert private.next() == {"close": True}
+        member = Socket(server, b"/members/")
+        member.connect()
+        assert member.next() == {"close": True}  # raise DenyConnection
 
         # consumers that are decorated methods of an object
         watcher = Socket(server, b"/presence/")

@@ -24,6 +24,7 @@ from channels_core import (
     MessageTooLarge,
     route,
 )
+from channels_core.exceptions import DenyConnection, WebsocketCloseException
 from channels_core.manager import ChannelLayerWrapper
 from channels_core.routing import Router
 from channels_core.worker import Worker, select_channels
@@ -462,3 +463,37 @@ def test_a_failing_on_message_callback_is_logged_and_the_thread_goes_on(
             layer.send("in", {})
         wait_for(lambda: worker.stats["consumed"] == 3)
     assert caplog.text.count("the on_message callback failed") == 3
+
+
+def test_deny_connection_and_websocket_close_act_on_the_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def connect(message: Any) -> None:
+        raise DenyConnection()
+
+    def receive(message: Any) -> None:
+        if message["text"] == "bye":
+            raise WebsocketCloseException(4001)
+        raise DenyConnection()  # too late: only a connect consumer can refuse
+
+    layer = memory_wrapper(
+        [route("websocket.connect", connect), route("websocket.receive", receive)]
+    )
+    worker = Worker(layer, signal_handlers=False)
+    assert worker.handle("websocket.connect", {"reply_channel": "websocket.a"}) == "consumed"
+    assert layer.receive(["websocket.a"]) == ("websocket.a", {"close": True})
+    bye = {"reply_channel": "websocket.a", "text": "bye"}
+    assert worker.handle("websocket.receive", bye) == "consumed"
+    assert layer.receive(["websocket.a"]) == ("websocket.a", {"close": 4001})
+    hello = {"reply_channel": "websocket.a", "text": "hello"}
+    assert worker.handle("websocket.receive", hello) == "failed"
+    assert "only a websocket.connect consumer can refuse" in caplog.text
+    assert layer.receive(["websocket.a"]) == (None, None)
+
+
+@pytest.mark.parametrize("code", [999, 1001, 2999, 5000, "4000", True])
+def test_websocket_close_codes_are_checked(code: Any) -> None:
+    with pytest.raises(ValueError, match="invalid WebSocket close code"):
+        WebsocketCloseException(code)
+    assert WebsocketCloseException(1000).code == 1000
+    assert WebsocketCloseException().code is None
