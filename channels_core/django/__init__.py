@@ -9,7 +9,9 @@ command) and define ``CHANNEL_LAYERS`` in the Django settings. The pieces:
   ``http.request`` to them;
 * :mod:`channels_core.django.sessions`: ``http_session``, ``channel_and_http_session`` and
   ``DjangoSessionStore``;
-* :mod:`channels_core.django.security`: ``allowed_hosts_only``.
+* :mod:`channels_core.django.security`: ``allowed_hosts_only``;
+* :mod:`channels_core.django.auth`: ``message.user`` (``http_session_user``,
+  ``channel_session_user``, ``channel_session_user_from_http``, ...).
 
 This package imports Django; nothing outside it does at import time.
 """
