@@ -5,7 +5,6 @@ consumers, ``allowed_hosts_only``, Django views answering a bytes path."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +15,7 @@ from django.contrib.auth.models import User
 from django.contrib.sessions.backends.db import SessionStore
 
 from channels_core.manager import ChannelLayerWrapper
-from channels_core.worker import Worker
+from tests.core.corekit import running_worker
 
 from .. import channels1_app
 from .conftest import body_of, http_request, receive_on, response
@@ -26,13 +25,9 @@ from .conftest import body_of, http_request, receive_on, response
 def app(layer: ChannelLayerWrapper) -> Iterator[ChannelLayerWrapper]:
     """A worker running the 1.x app's routing on the test's layer."""
     wrapper = ChannelLayerWrapper(layer.channel_layer, "default", channels1_app.channel_routing)
-    running = Worker(wrapper, threads=2, signal_handlers=False)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    yield wrapper
-    running.stop()
-    thread.join(10)
-    assert running.stats["failed"] == 0 and running.stats["dropped"] == 0
+    with running_worker(wrapper, threads=2) as worker:
+        yield wrapper
+    assert worker.stats["failed"] == 0 and worker.stats["dropped"] == 0
 
 
 def login_cookie(username: str) -> bytes:
