@@ -28,6 +28,16 @@ Features
       connections the server dropped are replaced before use; the listener reconnects with
       backoff and LISTENs again, and every waiting receiver then polls the tables, so nothing
       sent meanwhile is missed;
+    * faults: a statement that hangs (a stalled network, a silent server) fails after
+      ``command_timeout``; a connection that breaks under a call raises
+      :class:`~channels_core.exceptions.OutcomeUnknown` (the server may have applied it) and
+      is never retried, so a lost reply is always reported; a flush NOTIFY is checked
+      against the database before local buffers are dropped (a forged one drops nothing);
+      rows that name a channel outside what was asked for are dropped, counted
+      (``messages_malformed_count``) and reported once as ``MalformedMessage``; the queue
+      row of a drained ``?`` channel is deleted by the take that drained it (counters kept),
+      so request/reply traffic leaves no rows behind; a prefix PostgreSQL cannot store (NUL,
+      not Unicode, over 1,000 bytes) is refused when the layer is built;
     * the layer VACUUMs its own busy tables about once a second (one process at a time), so
       the heads of busy queues stay fast whatever autovacuum does;
     * its own versioned schema, created or upgraded on first use under an advisory lock (safe
@@ -73,6 +83,9 @@ Options (constructor keywords or URL query parameters)
     ``sweep_interval`` (1.0)
         Seconds between this process's housekeeping passes (one statement each, skipped if
         another session is sweeping).
+    ``command_timeout`` (10.0)
+        Seconds one call (a statement or two on a pooled connection) may take; past it a
+        watchdog shuts the connection's socket and the call raises ``OutcomeUnknown``.
     ``vacuum_interval`` (1.0)
         Seconds between VACUUMs of the layer's busy tables, run by one process at a time
         (elected through a row) on a pooled connection off the caller's thread; 0 leaves it

@@ -50,6 +50,16 @@ Features
     * Unreachable server: calls fail within ``socket_connect_timeout`` / ``socket_timeout``
       with ``LayerUnavailable`` naming host and port, never hang, never pretend a send
       succeeded; the same layer object reconnects by itself when the server is back.
+    * Bounded work per server call: a ``send_group`` reaches at most 1,000 members per
+      script call (larger groups: one call per 1,000, in turn, over a snapshot of the
+      members, so none is served twice and other clients run in between), and so does
+      ``global_statistics`` per 1,000 queues; housekeeping expires at most 1,000 queues per
+      call. A call sent whole whose reply never came (a timeout, a cut connection) raises
+      ``OutcomeUnknown`` (a ``LayerUnavailable``), never retried; ``LayerUnavailable``
+      alone means nothing reached the server.
+    * Garbage under the prefix (entries another tool or version wrote) never wedges it: an
+      unreadable entry is dropped and counted (``messages_malformed_count``), the rest is
+      delivered, and the receiver gets ``MalformedMessage`` once.
     * ``channel_session`` data lives on Redis too (``session_store()``), under the prefix,
       with a TTL.
 
