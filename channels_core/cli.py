@@ -104,11 +104,13 @@ def cmd_runworker(args: argparse.Namespace) -> int:
         only_channels=args.only_channels,
         exclude_channels=args.exclude_channels,
         threads=args.threads,
-    )
-    print(
-        f"channels-core worker on {describe(args.layer)} ({type(wrapper.channel_layer).__name__})"
-        f", {args.threads} thread(s), listening on: {', '.join(worker.channels)}",
-        flush=True,
+        # Announced once SIGTERM/SIGINT stop it gracefully (a supervisor may signal at once).
+        on_start=lambda: print(
+            f"channels-core worker on {describe(args.layer)} "
+            f"({type(wrapper.channel_layer).__name__}), {args.threads} thread(s), "
+            f"listening on: {', '.join(worker.channels)}",
+            flush=True,
+        ),
     )
     try:
         worker.run()

@@ -174,6 +174,7 @@ class Worker:
         max_retries: int = DEFAULT_MAX_RETRIES,
         signal_handlers: bool = True,
         on_message: Callable[[str, str], None] | None = None,
+        on_start: Callable[[], None] | None = None,
     ) -> None:
         router = getattr(channel_layer, "router", None)
         if router is None:
@@ -191,6 +192,8 @@ class Worker:
         self.max_retries = max_retries
         self.signal_handlers = signal_handlers
         self.on_message = on_message
+        #: Called by :meth:`run` once it handles signals, before the first receive.
+        self.on_start = on_start
         self.channels = select_channels(router.channels, only_channels, exclude_channels)
         if not self.channels:
             raise ImproperlyConfigured(
@@ -208,6 +211,8 @@ class Worker:
         """Receive and consume until :meth:`stop` (or a signal); returns when all threads end."""
         self._stopping.clear()
         restore = self._install_signal_handlers()
+        if self.on_start is not None:
+            self.on_start()
         logger.info(
             "worker listening on %s (%d thread%s)",
             ", ".join(self.channels),
