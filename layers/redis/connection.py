@@ -401,7 +401,9 @@ class Shard:
         conn.disconnect()
         if isinstance(error, CONNECTION_ERRORS) or (self.closed and isinstance(error, Exception)):
             # (closed: close() from another thread pulled the socket from under this call)
-            return self.error(error) if sent is None else self.unknown(error, sent)
+            if sent is None or _not_applied(error, sent):
+                return self.error(error)
+            return self.unknown(error, sent)
         return error
 
     def run(self, script: str, args: Iterable[Any]) -> Any:
@@ -452,7 +454,10 @@ class Shard:
             elif not isinstance(error, CONNECTION_ERRORS):
                 if not (self.closed and isinstance(error, Exception)):
                     raise
-            raise (self.unknown(error, args) if sent else self.error(error)) from error
+            sent_args = args if sent else None
+            raise (
+                self.error(error) if _not_applied(error, sent_args) else self.unknown(error, args)
+            ) from error
         if len(idle) < _MAX_IDLE and not self.closed:
             idle.append(conn)
         else:
@@ -518,6 +523,13 @@ class _AsyncLane:
         idle, self.idle = self.idle, []
         for conn in idle:
             _drop(conn)
+
+
+def _not_applied(error: BaseException, sent: Sequence[Any] | None) -> bool:
+    """Whether a failed call surely did not run: it was never sent whole, or the server
+    answered that it is still loading its data (redis-py raises that reply as a
+    ConnectionError, but it is a refusal: nothing was run)."""
+    return sent is None or isinstance(error, redis.exceptions.BusyLoadingError)
 
 
 def _astale(conn: Any) -> bool:
