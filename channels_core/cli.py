@@ -104,6 +104,7 @@ def cmd_runworker(args: argparse.Namespace) -> int:
         only_channels=args.only_channels,
         exclude_channels=args.exclude_channels,
         threads=args.threads,
+        on_message=getattr(args, "on_message", None),  # manage.py runworker: DB connections
         # Announced once SIGTERM/SIGINT stop it gracefully (a supervisor may signal at once).
         on_start=lambda: print(
             f"channels-core worker on {describe(args.layer)} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -9,10 +10,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.db import connections
 
+from channels_core.django.management.commands import runworker
 from channels_core.loading import load_layer
+from channels_core.manager import ChannelLayerWrapper
+from channels_core.routing import route
+from tests.core.corekit import running_worker, wait_for
 
 from .conftest import receive_on
 
@@ -94,3 +103,28 @@ def test_runworker_serves_django_views_across_processes(redis_url: str, unique_p
             process.wait()
         client.flush()
         client.close()
+
+
+def test_runworker_closes_old_database_connections_after_every_message(
+    layer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Any] = []
+
+    def orm_consumer(message: Any) -> None:
+        User.objects.filter(username=message["name"]).exists()  # opens this thread's connection
+        seen.append(connections["default"])
+
+    wrapper = ChannelLayerWrapper(layer.channel_layer, "default", [route("orm.test", orm_consumer)])
+    ran: list[Any] = []
+
+    def run_in_thread(args: argparse.Namespace) -> int:  # what cmd_runworker gets
+        ran.append(args.on_message)
+        with running_worker(wrapper, on_message=args.on_message) as worker:
+            layer.send("orm.test", {"name": "x"})
+            wait_for(lambda: worker.stats["consumed"] == 1)
+        return 0
+
+    monkeypatch.setattr(runworker, "cmd_runworker", run_in_thread)
+    call_command("runworker")
+    assert ran == [runworker.close_old_connections_after]
+    assert seen and seen[0].connection is None  # CONN_MAX_AGE = 0: closed after the message

@@ -6,7 +6,10 @@ Same options and behaviour as ``channels-core runworker`` (:mod:`channels_core.c
                         [--exclude-channels GLOB ...] [--threads N]
 
 It consumes the routing of ``CHANNEL_LAYERS[ALIAS]['ROUTING']`` until SIGTERM or SIGINT, which
-let the messages being consumed finish.
+let the messages being consumed finish. After every message the worker thread closes its
+database connections that are too old or broken (``close_old_connections``), as Django does
+after every request and Channels 1.x did after every consumer, so consumers that use the ORM
+behave under ``CONN_MAX_AGE`` as views do.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
 
 from channels_core.cli import cmd_runworker
 from channels_core.exceptions import ImproperlyConfigured
@@ -28,6 +32,11 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def close_old_connections_after(outcome: str, channel: str) -> None:
+    """The worker's ``on_message`` callback: Django's end-of-request connection cleanup."""
+    close_old_connections()
 
 
 class Command(BaseCommand):
@@ -49,6 +58,7 @@ class Command(BaseCommand):
             only_channels=options["only_channels"],
             exclude_channels=options["exclude_channels"],
             threads=options["threads"],
+            on_message=close_old_connections_after,
         )
         try:
             cmd_runworker(namespace)
