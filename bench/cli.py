@@ -14,7 +14,7 @@ from pathlib import Path
 
 from channels_core.argtypes import positive_int
 
-from . import report, targets
+from . import http, report, targets
 from .runner import Progress, Settings, run_all, total_steps
 
 ALL_WORKLOADS = ("B1", "B2", "B3", "B4")
@@ -76,6 +76,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-soak", action="store_true", help="skip the memory soak")
     p.add_argument(
+        "--http",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the 'HTTP through an interface server' rows: daphne 1.4.2 and uvicorn + the "
+        "bridge in front of a worker on each network backend (default: on, off with --quick)",
+    )
+    p.add_argument(
         "--output",
         type=Path,
         default=Path("bench-results"),
@@ -115,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
             for workload, runs in record["workloads"].items()
         }
     report.compute_ratios(records)
+    run_http = args.http if args.http is not None else not args.quick
+    http_requests = 200 if args.quick else 2000
+    http_rows = http.run(http_requests) if run_http else []
     result = {
         "date": report.now_utc(),
         "elapsed_s": time.monotonic() - started,
@@ -132,8 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         },
         "skipped": skipped,
         "targets": records,
+        "http": {"requests": http_requests, "rows": http_rows} if run_http else None,
     }
     text = report.markdown(result)
+    if run_http:
+        text += "\n" + http.markdown(http_rows, http_requests)
     print(text)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "bench.md").write_text(text, encoding="utf-8")

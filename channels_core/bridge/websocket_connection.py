@@ -167,7 +167,7 @@ async def _serve(
                 await socket.send({"type": "websocket.close"})
                 break
             if outgoing in done:
-                closed = await socket.reply(outgoing.result())
+                closed = await _apply_replies(socket, outgoing.result(), mailbox)
                 if closed is not None:
                     code = closed
                     break
@@ -185,3 +185,15 @@ async def _serve(
         incoming.cancel()
         outgoing.cancel()
     await socket.disconnected(code)
+
+
+async def _apply_replies(
+    socket: WebSocketConnection, reply: Reply, mailbox: asyncio.Queue[Reply]
+) -> int | None:
+    """Apply ``reply`` and every reply already waiting (a broadcast burst in one go); the
+    close code if one of them closed the socket."""
+    while True:
+        closed = await socket.reply(reply)
+        if closed is not None or mailbox.empty():
+            return closed
+        reply = mailbox.get_nowait()
