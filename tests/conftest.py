@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -45,3 +46,12 @@ def postgres_url() -> str:
 def rabbitmq_url() -> str:
     servers.require("rabbitmq")
     return servers.RABBITMQ_URL
+
+
+@pytest.fixture(scope="session")
+def kafka_url() -> Iterator[str]:
+    """A Kafka broker for the session: a private Tansu on a spare port (fails, never skips)."""
+    from tests.layers import kafka_helpers
+
+    yield kafka_helpers.require_session_broker()
+    kafka_helpers.stop_session_broker()
