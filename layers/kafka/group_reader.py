@@ -71,6 +71,9 @@ class GroupReader:
         self._ahead = 1
         self._assignment_changed = False
         self._reset_requested = False
+        self._committing = 0
+        self._committing_from = -1
+        self._committed = -1  # the group's committed offset as this member last set it
         self._starved = False
         self._last_take = 0.0
         self._stop = threading.Event()
@@ -93,9 +96,22 @@ class GroupReader:
                 self._starved = True
             return record
 
+    def hand_out_position(self) -> int | None:
+        """The offset of the next record this member will hand out (None if it does not own
+        the partition or does not know yet): what is pending starts there."""
+        with self._lock:
+            if not self.owner or self._committed < 0:
+                return None
+            if self.ready:
+                return int(self.ready[0].offset)
+            if self._committing_from >= 0:
+                return self._committing_from
+            return self._committed
+
     def pending_here(self) -> int:
-        """Records this process took but has not handed out (counted as pending)."""
-        return len(self.ready)
+        """Records this process took (or is taking) but has not handed out (counted as
+        pending: the group's committed offset is already past them)."""
+        return len(self.ready) + self._committing
 
     def reset(self) -> None:
         """The broker's log end is behind what this reader fetched: the broker lost its data
@@ -189,12 +205,18 @@ class GroupReader:
             if count <= 0:
                 return False
             batch = [self.fetched[index] for index in range(count)]
+            self._committing = count
+            self._committing_from = batch[0].offset
         try:
             consumer.commit({self.tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1)})
         except KafkaError as error:  # a rebalance is under way: the next poll handles it
             logger.debug("commit ahead on %s failed: %s", self.topic, error)
+            with self._lock:
+                self._committing, self._committing_from = 0, -1
             return False
         with self._lock:
+            self._committing, self._committing_from = 0, -1
+            self._committed = batch[-1].offset + 1
             for _ in range(count):
                 if self.fetched:
                     self.ready.append(self.fetched.popleft())
@@ -246,6 +268,7 @@ class GroupReader:
                 return
         with self._lock:
             self.fetched_to = position
+            self._committed = position
             self.owner = owner
         self.joined.set()
         with self._arrived:

@@ -6,16 +6,26 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from channels_core.exceptions import ChannelFull, ImproperlyConfigured, LayerUnavailable
-from channels_core.inbox import ProcessInbox
-from channels_core.layer import BaseChannelLayer, RawReceived
+from channels_core.inbox import ProcessInbox, entry_address
+from channels_core.layer import RECEIVE_EXTENSIONS, BaseChannelLayer, RawReceived
 from channels_core.names import TOKEN_LENGTH, inbox_name
+from channels_core.options import (
+    Option,
+    OptionTable,
+    anything,
+    boolean,
+    integer,
+    number,
+    optional,
+    parse_bool,
+    text,
+)
 from channels_core.session_store import SessionStore
 from channels_core.statistics import Statistics
-from channels_core.urls import parse_bool
 
 from .client import KafkaClient, KafkaSettings, TopicMissing, TopicPartition
 from .control import (
@@ -34,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between two housekeeping passes (expired buffers, idle readers, liveness).
 HOUSEKEEPING_INTERVAL = 0.5
+#: Longest timeout-like option (seconds).
+MAX_TIMEOUT = 3600.0
 #: A receiving layer object re-reads the control topic at least this often (seconds), so a
 #: flush by another process also empties what this one already took within that time.
 FLUSH_VISIBILITY = 0.1
@@ -41,33 +53,48 @@ FLUSH_VISIBILITY = 0.1
 Record = tuple[str, bytes | None, bytes | None, int | None, int | None]
 
 
-def _positive(value: object, key: str, kind: type = float) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ImproperlyConfigured(f"{key} must be a positive number, got {value!r}")
-    return kind(value)
-
-
 class KafkaChannelLayer(BaseChannelLayer):
     """The channel-layer contract on Kafka; see :mod:`layers.kafka` for features and options."""
 
-    extensions: ClassVar[list[str]] = ["groups", "flush", "statistics", "asyncio", "async"]
-    url_options: ClassVar[Mapping[str, Callable[[str], Any]]] = {
-        "request_timeout": float,
-        "session_timeout_ms": int,
-        "heartbeat_interval_ms": int,
-        "join_timeout": float,
-        "single_reader_partitions": int,
-        "replication_factor": int,
-        "commit_batch": int,
-        "capacity_refresh": float,
-        "liveness_interval": float,
-        "reader_idle": float,
-        "sasl_mechanism": str,
-        "ssl_cafile": str,
-        "ssl_certfile": str,
-        "ssl_keyfile": str,
-        "ssl_check_hostname": parse_bool,
-    }
+    extensions: ClassVar[list[str]] = ["groups", "flush", "statistics", *RECEIVE_EXTENSIONS]
+    options: ClassVar[OptionTable] = BaseChannelLayer.options.extend(
+        Option("url", None, optional(text)),
+        Option("bootstrap_servers", None, anything),
+        Option("request_timeout", 5.0, number(maximum=MAX_TIMEOUT), float),
+        Option("session_timeout_ms", 10_000, integer(1, 3_600_000), int),
+        Option("heartbeat_interval_ms", None, optional(integer(1, 3_600_000)), int),
+        Option("join_timeout", None, optional(number(maximum=MAX_TIMEOUT)), float),
+        Option("single_reader_partitions", 8, integer(1, 10_000), int),
+        Option("replication_factor", -1, integer(-1, 100), int),
+        Option("commit_batch", 64, integer(1, 100_000), int),
+        Option("capacity_refresh", 1.0, number(maximum=MAX_TIMEOUT), float),
+        Option("liveness_interval", 10.0, number(maximum=MAX_TIMEOUT), float),
+        Option("reader_idle", 60.0, number(maximum=86_400.0), float),
+        Option("sasl_mechanism", None, optional(text), str),
+        Option("ssl_cafile", None, optional(text), str),
+        Option("ssl_certfile", None, optional(text), str),
+        Option("ssl_keyfile", None, optional(text), str),
+        Option("ssl_check_hostname", True, boolean, parse_bool),
+    )
+
+    url: str | None
+    bootstrap_servers: str | Sequence[str] | None
+    request_timeout: float
+    session_timeout_ms: int
+    heartbeat_interval_ms: int
+    join_timeout: float
+    single_reader_partitions: int
+    replication_factor: int
+    commit_batch: int
+    capacity_refresh: float
+    liveness_interval: float
+    reader_idle: float
+    sasl_mechanism: str | None
+    ssl_cafile: str | None
+    ssl_certfile: str | None
+    ssl_keyfile: str | None
+    ssl_check_hostname: bool
+
     conformance_idle_seconds = 6.0
     deviations: ClassVar[Mapping[str, str]] = {
         "expiry.message": (
@@ -80,57 +107,26 @@ class KafkaChannelLayer(BaseChannelLayer):
         ),
     }
 
-    def __init__(
-        self,
-        url: str | None = None,
-        *,
-        bootstrap_servers: str | Sequence[str] | None = None,
-        request_timeout: float = 5.0,
-        session_timeout_ms: int = 10_000,
-        heartbeat_interval_ms: int | None = None,
-        join_timeout: float | None = None,
-        single_reader_partitions: int = 8,
-        replication_factor: int = -1,
-        commit_batch: int = 64,
-        capacity_refresh: float = 1.0,
-        liveness_interval: float = 10.0,
-        reader_idle: float = 60.0,
-        sasl_mechanism: str | None = None,
-        ssl_cafile: str | None = None,
-        ssl_certfile: str | None = None,
-        ssl_keyfile: str | None = None,
-        ssl_check_hostname: bool = True,
-        **options: Any,
-    ) -> None:
-        super().__init__(**options)
-        self.request_timeout: float = _positive(request_timeout, "request_timeout")
-        self.session_timeout_ms: int = _positive(session_timeout_ms, "session_timeout_ms", int)
-        heartbeat = heartbeat_interval_ms or max(100, self.session_timeout_ms // 3)
-        self.heartbeat_interval_ms: int = _positive(heartbeat, "heartbeat_interval_ms", int)
-        self.join_timeout: float = _positive(
-            join_timeout or self.session_timeout_ms / 1000 + self.request_timeout, "join_timeout"
-        )
-        self.single_reader_partitions: int = _positive(
-            single_reader_partitions, "single_reader_partitions", int
-        )
-        if not isinstance(replication_factor, int) or replication_factor == 0:
+    def __init__(self, url: str | None = None, **options: Any) -> None:
+        super().__init__(url=url, **options)
+        if self.replication_factor == 0:
             raise ImproperlyConfigured(
-                f"replication_factor must be a positive int or -1 (the broker's default), got "
-                f"{replication_factor!r}"
+                "replication_factor must be a positive int or -1 (the broker's default), got 0"
             )
-        self.replication_factor = replication_factor
-        self.commit_batch: int = _positive(commit_batch, "commit_batch", int)
-        self.capacity_refresh: float = _positive(capacity_refresh, "capacity_refresh")
-        self.liveness_interval: float = _positive(liveness_interval, "liveness_interval")
-        self.reader_idle: float = _positive(reader_idle, "reader_idle")
+        self.heartbeat_interval_ms = self.heartbeat_interval_ms or max(
+            100, self.session_timeout_ms // 3
+        )
+        self.join_timeout = self.join_timeout or (
+            self.session_timeout_ms / 1000 + self.request_timeout
+        )
         self.settings = KafkaSettings.parse(
-            url,
-            bootstrap_servers,
-            sasl_mechanism,
-            ssl_cafile,
-            ssl_certfile,
-            ssl_keyfile,
-            ssl_check_hostname,
+            self.url,
+            self.bootstrap_servers,
+            self.sasl_mechanism,
+            self.ssl_cafile,
+            self.ssl_certfile,
+            self.ssl_keyfile,
+            self.ssl_check_hostname,
         )
         self._client = KafkaClient(self.settings, self.request_timeout, self.message_size_limit)
         self._names = TopicNames(self.prefix)
@@ -272,9 +268,12 @@ class KafkaChannelLayer(BaseChannelLayer):
             if low < 0:
                 first = fresh.get(tp)
                 low = end if first is None else first
-            low = max(low, self._control.mark(tp.topic))
             reader = self._readers.get(queue)
-            pending[queue] = max(0, end - low) + (reader.pending_here() if reader else 0)
+            here = reader.hand_out_position() if reader is not None else None
+            if here is not None:  # this process reads it: its own position is exact
+                low = here
+            low = max(low, self._control.mark(tp.topic))
+            pending[queue] = max(0, end - low)
         return pending
 
     # -- ? channels -----------------------------------------------------------------------------
@@ -598,7 +597,7 @@ class KafkaChannelLayer(BaseChannelLayer):
             if pending[queue] >= self.capacity_for(queue):
                 self._refuse(queue)
                 continue
-            key = "\n".join(inboxes[queue]).encode("ascii") if queue in inboxes else None
+            key = entry_address(inboxes[queue]).encode("ascii") if queue in inboxes else None
             records.append((topic, payload, key, 0, now_ms))
         for channel in singles:
             try:
@@ -665,16 +664,17 @@ class KafkaChannelLayer(BaseChannelLayer):
         lags = self._pending(topics) if topics else {}
         ends = self._client.end_offsets([TopicPartition(t, 0) for t in topics.values()])
         taken = sum(reader.pending_here() for reader in list(self._readers.values()))
-        return {
-            "messages_count": sum(ends.values()) + sum(self._sent_singles.values()),
-            "messages_pending": sum(lags.values())
-            + taken
-            + self._inbox.pending()
-            + self._log_reader.pending_singles()
-            + self._singles_pending(),
-            "messages_max_age": self._max_age(None),
-            "channel_full_count": self._full_total + self._inbox.dropped,
-        }
+        return self._inbox.add_to_global(
+            {
+                "messages_count": sum(ends.values()) + sum(self._sent_singles.values()),
+                "messages_pending": sum(lags.values())
+                + taken
+                + self._log_reader.pending_singles()
+                + self._singles_pending(),
+                "messages_max_age": self._max_age(None),
+                "channel_full_count": self._full_total,
+            }
+        )
 
     def _channel_statistics(self, channel: str) -> Statistics:
         queue = inbox_name(channel)
@@ -691,16 +691,15 @@ class KafkaChannelLayer(BaseChannelLayer):
         pending = self._pending({queue: topic})[queue]
         tp = TopicPartition(topic, 0)
         count = self._client.end_offsets([tp]).get(tp, 0)
-        local = dropped = 0
-        if queue[-1] == "!":
-            local = self._inbox.pending(queue)
-            dropped = self._inbox.dropped_for(queue)
-        return {
-            "messages_count": count,
-            "messages_pending": pending + local,
-            "messages_max_age": self._max_age(queue),
-            "channel_full_count": self._full.get(queue, 0) + dropped,
-        }
+        return self._inbox.add_to_channel(
+            channel,
+            {
+                "messages_count": count,
+                "messages_pending": pending,
+                "messages_max_age": self._max_age(queue),
+                "channel_full_count": self._full.get(queue, 0),
+            },
+        )
 
     def _max_age(self, queue: str | None) -> float:
         """Age of the oldest message this process took and holds (0 if none)."""
@@ -732,8 +731,7 @@ class KafkaChannelLayer(BaseChannelLayer):
 
     def _housekeeping_pass(self) -> None:
         now = time.monotonic()
-        self._inbox.sweep()
-        expired = set(self._inbox.take_expired_channels())
+        expired = set(self._inbox.expired_channels())
         expired.update(self._log_reader.expired_names)
         self._log_reader.expired_names.clear()
         if expired:

@@ -7,8 +7,8 @@ membership, so no rebalance ever), polled by its own thread.
   is moved into the core's :class:`~channels_core.inbox.ProcessInbox` (bounded, expiring
   per-channel buffers); the position is then committed (asynchronously) under the prefix's
   inbox group, so the inbox's lag, which is its capacity count, drops as soon as it is drained.
-  One record may address several full names of the inbox (a group send stores one record per
-  inbox): its key lists them.
+  A record's key is its inbox-entry address (``channels_core.inbox.entry_address``): one full
+  name, or several names of the inbox for a group send (one record per inbox).
 * ``?`` channels: one keyed topic, the channel's full name picks the partition. Each channel
   asked for is registered with its read position (its own group's committed offset; for a
   channel never read, the first record younger than ``expiry``); the partition is read from the
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels_core.inbox import ProcessInbox
+from channels_core.inbox import ProcessInbox, address_channels
 
 from .client import KafkaClient, KafkaError, OffsetAndMetadata, TopicPartition
 
@@ -196,6 +196,9 @@ class LogReader:
                     self._wake.wait(0.2)
                     self._wake.clear()
                     continue
+                for tp in consumer.paused():
+                    if self._inbox.room(self.inboxes.get(tp, "")):
+                        consumer.resume(tp)
                 try:
                     batches = consumer.poll(timeout_ms=int(POLL_SECONDS * 1000), max_records=2000)
                 except KafkaError as error:
@@ -222,18 +225,20 @@ class LogReader:
             mark = self._flush_mark(tp.topic, tp.partition)
             inbox = self.inboxes.get(tp)
             if inbox is not None:
-                items: list[tuple[str, bytes, float]] = []
+                entries: list[tuple[str, bytes, float]] = []
                 for record in records:
                     if record.offset < mark:
                         continue
                     expires_at = record.timestamp / 1000 + expiry
-                    names = record.key.decode("ascii").split("\n") if record.key else [inbox]
+                    address = record.key.decode("ascii") if record.key else inbox
                     if expires_at <= now:
-                        self.expired_names.update(names)
+                        self.expired_names.update(address_channels(address))
                         continue
-                    items.extend((name, record.value, expires_at) for name in names)
-                self._inbox.put_many(items)
+                    entries.append((address, record.value, expires_at))
+                self._inbox.put_many(entries)
                 commits[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+                if not self._inbox.room(inbox):  # back-pressure: the inbox fills, senders see
+                    consumer.pause(tp)  # ChannelFull; resumed once its buffers have room
             else:
                 with self._lock:
                     for record in records:

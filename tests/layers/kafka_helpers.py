@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,9 +28,7 @@ from tests.servers import free_port, port_open
 #: Short group timeouts: Tansu holds a join for about half of session_timeout_ms.
 TEST_OPTIONS = "session_timeout_ms=1000&heartbeat_interval_ms=250"
 SESSION_PORT = int(os.environ.get("TEST_KAFKA_PORT", "0")) or free_port()
-KAFKA_URL = os.environ.get(
-    "TEST_KAFKA_URL", f"kafka://127.0.0.1:{SESSION_PORT}?{TEST_OPTIONS}"
-)
+KAFKA_URL = os.environ.get("TEST_KAFKA_URL", f"kafka://127.0.0.1:{SESSION_PORT}?{TEST_OPTIONS}")
 
 
 def tansu_binary() -> str:
@@ -138,3 +137,25 @@ def stop_session_broker() -> None:
     if _session_broker is not None:
         _session_broker.cleanup()
         _session_broker = None
+
+
+def consume_until_stopped(
+    url: str, options: dict[str, Any], channel: str, stop: Any, results: Any
+) -> None:
+    """A consumer process: receive ``{"i": n}`` from ``channel`` until ``stop`` is set, then
+    close the layer (giving back what it took) and report the ids received."""
+    from channels_core import load_layer
+
+    got: list[int] = []
+    try:
+        layer = load_layer(url, **options)
+        try:
+            while not stop.is_set():
+                name, message = layer.receive([channel], block=True)
+                if name is not None:
+                    got.append(message["i"])
+        finally:
+            layer.close()
+        results.put(("ok", got))
+    except BaseException as error:  # report, never hang the parent
+        results.put(("error", f"{type(error).__name__}: {error}", got))
