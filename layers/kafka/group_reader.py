@@ -70,7 +70,6 @@ class GroupReader:
         self.last_asked = time.monotonic()
         self._ahead = 1
         self._assignment_changed = False
-        self._reset_requested = False
         self._committing = 0
         self._committing_from = -1
         self._committed = -1  # the group's committed offset as this member last set it
@@ -113,11 +112,6 @@ class GroupReader:
         pending: the group's committed offset is already past them)."""
         return len(self.ready) + self._committing
 
-    def reset(self) -> None:
-        """The broker's log end is behind what this reader fetched: the broker lost its data
-        (a restarted memory broker); read the partition again from its start."""
-        self._reset_requested = True
-
     def drop_flushed(self, mark: int) -> None:
         """Forget fetched and taken records before a flush mark."""
         with self._lock:
@@ -127,7 +121,7 @@ class GroupReader:
     def stop(self, timeout: float = 5.0) -> None:
         """Leave the group, giving back what was taken but not handed out."""
         self._stop.set()
-        if threading.current_thread() is not self._thread:
+        if timeout and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
     @property
@@ -144,11 +138,6 @@ class GroupReader:
             )
             consumer.subscribe([self.topic], listener=_Listener(self, consumer))
             while not self._stop.is_set():
-                if self._reset_requested and self.owner:
-                    self._reset_requested = False
-                    self.clear_taken()
-                    consumer.seek_to_beginning(self.tp)
-                    self._learn_position(consumer)
                 if self._assignment_changed:
                     self._learn_position(consumer)
                 busy = self._refill(consumer)
@@ -285,6 +274,7 @@ class _Listener(kafka.AsyncConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: Any) -> None:
         reader = self._reader
         reader.owner = False
+        reader.joined.clear()  # receives wait for the rejoin instead of finding no owner
         first = reader.clear_taken()
         if first is not None:
             try:

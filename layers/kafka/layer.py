@@ -345,6 +345,11 @@ class KafkaChannelLayer(BaseChannelLayer):
                             **self._consumer_options,
                             "session_timeout_ms": self.session_timeout_ms,
                             "heartbeat_interval_ms": self.heartbeat_interval_ms,
+                            # the rebalance timeout: how long a join waits for members that
+                            # went silent (the reader thread polls at least every commit)
+                            "max_poll_interval_ms": max(
+                                2 * self.session_timeout_ms, int(4000 * self.request_timeout)
+                            ),
                         },
                         self._flush_mark,
                         self._arrived,
@@ -459,6 +464,8 @@ class KafkaChannelLayer(BaseChannelLayer):
         """Wait (bounded) until the readers hold everything the broker had for ``channels``
         when this call started: a message whose send returned is visible to a non-blocking
         receive. One ListOffsets round trip, then local waits."""
+        if self._client.failures != self._verified_failures:
+            self._verify_positions()
         join_deadline = time.monotonic() + self.join_timeout
         tps: list[Any] = []
         for name in channels:
@@ -472,14 +479,7 @@ class KafkaChannelLayer(BaseChannelLayer):
                 if reader.owner:
                     tps.append(reader.tp)
         self._check_readers(channels)
-        if self._client.failures != self._verified_failures:
-            self._verify_positions(channels)
         ends = self._client.end_offsets(tps)
-        self._log_reader.reset_behind(ends)
-        for name in channels:
-            behind = self._readers.get(name)
-            if behind is not None and behind.owner and behind.fetched_to > ends.get(behind.tp, 0):
-                behind.reset()
         deadline = time.monotonic() + self.request_timeout
         while True:
             taken = self._take(channels)
@@ -490,24 +490,19 @@ class KafkaChannelLayer(BaseChannelLayer):
             with self._arrived:
                 self._arrived.wait(0.05)
 
-    def _verify_positions(self, channels: list[str]) -> None:
+    def _verify_positions(self) -> None:
         """After a failed call: a broker that came back without its data (a restarted memory
-        broker) has no committed offsets for what this object was reading; read those
-        partitions again from their start. (A broker that kept its data keeps its offsets.)"""
+        broker) has no committed offsets for the inboxes this object was reading; read them
+        again from their start. (A broker that kept its data keeps its offsets. Group readers
+        need nothing: their consumer rejoins, and a group without committed offsets starts at
+        the log's start.)"""
         failures = self._client.failures
         inbox_group = f"{self._names.base}-i"
         log = self._log_reader
         inboxes = [tp for tp in log.inboxes if log.fetched_to.get(tp, 0) > 0]
-        readers = [self._readers[n] for n in channels if n in self._readers]
-        readers = [reader for reader in readers if reader.fetched_to > 0]
-        groups: dict[str, list[Any]] = {reader.group: [reader.tp] for reader in readers}
         if inboxes:
-            groups[inbox_group] = inboxes
-        committed = self._client.committed(groups) if groups else {}
-        log.rewind([tp for tp in inboxes if committed.get(inbox_group, {}).get(tp, -1) < 0])
-        for reader in readers:
-            if committed.get(reader.group, {}).get(reader.tp, -1) < 0:
-                reader.reset()
+            committed = self._client.committed({inbox_group: inboxes}).get(inbox_group, {})
+            log.rewind([tp for tp in inboxes if committed.get(tp, -1) < 0])
         self._verified_failures = failures
 
     def _check_readers(self, channels: list[str]) -> None:

@@ -107,13 +107,9 @@ class LogReader:
         self._command(lambda consumer: self._assign(consumer, tp, start))
         return single
 
-    def reset_behind(self, ends: dict[Any, int]) -> None:
-        """Partitions whose end is behind what was fetched lost their data (a restarted
-        memory broker): read them again from their start."""
-        self.rewind([tp for tp, end in ends.items() if self.fetched_to.get(tp, 0) > end])
-
     def rewind(self, behind: list[Any]) -> None:
-        """Read these partitions again from their start (their broker lost them)."""
+        """Read these partitions again from their start (a restarted memory broker lost
+        them)."""
         if not behind:
             return
         with self._lock:
