@@ -105,6 +105,18 @@ Deviations
 
 from __future__ import annotations
 
-from .layer import KafkaChannelLayer
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .layer import KafkaChannelLayer
 
 __all__ = ["KafkaChannelLayer"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that reading this backend's registration (``.backend``) never imports kafka-python.
+    if name == "KafkaChannelLayer":
+        from .layer import KafkaChannelLayer
+
+        return KafkaChannelLayer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
