@@ -75,7 +75,7 @@ Options (besides the common ``expiry`` (60), ``group_expiry`` (86400), ``capacit
     ``request_timeout`` (5.0): seconds any broker call may take.
     ``session_timeout_ms`` (10000), ``heartbeat_interval_ms`` (a third of it): consumer
         group timing of the normal-channel readers (Kafka's minimum is 6000 by default).
-    ``join_timeout`` (session timeout + request timeout): how long the first receive on a
+    ``join_timeout`` (3 x session timeout + request timeout): how long the first receive on a
         normal channel waits for its group join.
     ``single_reader_partitions`` (8): partitions of the ``?`` topic (fixed at creation).
     ``replication_factor`` (-1: the broker's default) of the topics the layer creates.

@@ -117,7 +117,7 @@ class KafkaChannelLayer(BaseChannelLayer):
             100, self.session_timeout_ms // 3
         )
         self.join_timeout = self.join_timeout or (
-            self.session_timeout_ms / 1000 + self.request_timeout
+            3 * self.session_timeout_ms / 1000 + self.request_timeout
         )
         self.settings = KafkaSettings.parse(
             self.url,

@@ -25,9 +25,9 @@ import pytest
 
 from tests.servers import free_port, port_open
 
-#: Group timeouts shorter than Apache Kafka's defaults (Tansu accepts them), long enough that
-#: a heavily loaded test machine does not miss heartbeats and fence its consumers.
-TEST_OPTIONS = "session_timeout_ms=3000&heartbeat_interval_ms=500"
+#: Group timeouts shorter than Apache Kafka's minimum (Tansu accepts them): Tansu holds a join
+#: for about the session timeout.
+TEST_OPTIONS = "session_timeout_ms=1000&heartbeat_interval_ms=250"
 SESSION_PORT = int(os.environ.get("TEST_KAFKA_PORT", "0")) or free_port()
 KAFKA_URL = os.environ.get("TEST_KAFKA_URL", f"kafka://127.0.0.1:{SESSION_PORT}?{TEST_OPTIONS}")
 
