@@ -25,7 +25,7 @@ import os
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -364,15 +364,23 @@ class BaseChannelLayer:
         loop = asyncio.get_running_loop()
         return await self._cancel_safe(loop.run_in_executor(None, self._receive, channels, True))
 
-    async def _cancel_safe(self, step: Awaitable[RawReceived]) -> RawReceived:
+    # Naming: a coroutine that has a blocking counterpart is named like it plus ``_async``
+    # (``receive`` / ``receive_async``, a backend's ``execute`` / ``execute_async``).
+
+    async def _cancel_safe(
+        self, step: Awaitable[RawReceived], on_cancel: Callable[[], object] | None = None
+    ) -> RawReceived:
         """Await ``step`` (a coroutine or future that may take a message off the server) so
         that cancelling the caller never loses a message: the step runs to its end as a task
         of its own, and what it takes after the caller went away is parked (:meth:`park`), to
-        be returned first by the next receive on its channel."""
+        be returned first by the next receive on its channel. ``on_cancel`` (if given) is
+        called when the caller is cancelled, to ask the step to finish early."""
         task = asyncio.ensure_future(step)
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
+            if on_cancel is not None:
+                on_cancel()
             task.add_done_callback(self._park_result)
             raise
 

@@ -12,9 +12,10 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -123,6 +124,39 @@ class _Statements:
             f"VACUUM (SKIP_LOCKED) {s}.message, {s}.queue, {s}.waiter, {s}.group_member, "
             f"{s}.prefix_totals"
         )
+
+
+@dataclass(frozen=True)
+class _Take:
+    """Step of a receive plan: one take round trip (replied: the message, or None)."""
+
+    channels: list[str]
+    listener: str | None
+
+
+@dataclass(frozen=True)
+class _NewWaiter:
+    """Step: a waiter for ``channels`` fit for the driver (replied: the waiter)."""
+
+    channels: list[str]
+
+
+@dataclass(frozen=True)
+class _Wait:
+    """Step: wait on ``waiter`` up to ``timeout`` seconds (replied: whether it was woken)."""
+
+    waiter: Waiter
+    timeout: float
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """Step: wait for the listener's first connection (LayerUnavailable if it cannot)."""
+
+    listener: Listener
+
+
+_Plan = Generator[_Take | _NewWaiter | _Wait | _Ready, Any, RawReceived]
 
 
 def _where(conninfo: str) -> tuple[str, int | None]:
@@ -353,17 +387,61 @@ class PostgresChannelLayer(BaseChannelLayer):
             raise ChannelFull(f"channel {channel!r} is at its capacity of {capacity}")
 
     def _receive(self, channels: list[str], block: bool) -> RawReceived:
+        plan = self._receive_plan(channels, block)
+        reply: Any = None
+        try:
+            while True:
+                step = plan.send(reply)
+                if isinstance(step, _Take):
+                    reply = self._take(step.channels, step.listener)
+                elif isinstance(step, _Wait):
+                    reply = step.waiter.wait(step.timeout)
+                elif isinstance(step, _NewWaiter):
+                    reply = Waiter(step.channels)
+                else:
+                    self._await_listener(step.listener)
+                    reply = None
+        except StopIteration as done:
+            result: RawReceived = done.value
+            return result
+        finally:
+            plan.close()
+
+    async def _receive_async(self, channels: list[str]) -> RawReceived:
+        loop = asyncio.get_running_loop()
+        plan = self._receive_plan(channels, True)
+        reply: Any = None
+        try:
+            while True:
+                step = plan.send(reply)
+                if isinstance(step, _Take):  # a take is cancel-safe: taken then, parked
+                    reply = await self._cancel_safe(self._take_async(step.channels, step.listener))
+                elif isinstance(step, _Wait):
+                    reply = await cast(AsyncWaiter, step.waiter).wait_async(step.timeout)
+                elif isinstance(step, _NewWaiter):
+                    reply = AsyncWaiter(step.channels, loop)
+                else:
+                    reply = await asyncio.to_thread(self._await_listener, step.listener)
+        except StopIteration as done:
+            result: RawReceived = done.value
+            return result
+        finally:
+            plan.close()  # a cancelled wait unlists its waiter
+
+    def _receive_plan(self, channels: list[str], block: bool) -> _Plan:
+        """Every decision of a receive (buffered first, when to take, register a waiter, wait
+        how long), written once: it yields steps the sync and async drivers above perform."""
         got = self._take_buffered(channels, leading_only=True)
         if got is not None:
             return got
         if not block:
-            return self._take(channels, None)
+            return (yield _Take(channels, None))
         listener = self._started_listener()
         if not listener.connected:
-            got = self._take(channels, None)
+            got = yield _Take(channels, None)
             if got is not None:
                 return got
-            self._await_listener(listener)
+            yield _Ready(listener)
         deadline = time.monotonic() + self.blocking_timeout
         waiter: Waiter | None = None  # listed only once a wait is needed (the busy path skips it)
         try:
@@ -371,18 +449,18 @@ class PostgresChannelLayer(BaseChannelLayer):
                 seen = listener.generation
                 if waiter is not None:
                     waiter.clear()
-                got = self._take(channels, listener.channel)
+                got = yield _Take(channels, listener.channel)
                 if got is not None or self._closed:
                     return got
                 if waiter is None:
-                    waiter = Waiter(channels)
+                    waiter = yield _NewWaiter(channels)
                     listener.add(waiter)
                     if listener.generation != seen:
                         continue  # a wake-up came before the waiter was listed: look again
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
-                waiter.wait(min(remaining, self.poll_interval))
+                yield _Wait(waiter, min(remaining, self.poll_interval))
                 if self._closed:  # close() wakes every waiter: give up quietly
                     return None
         finally:
@@ -486,42 +564,6 @@ class PostgresChannelLayer(BaseChannelLayer):
         return None
 
     # -- async --------------------------------------------------------------------------------
-
-    async def _receive_async(self, channels: list[str]) -> RawReceived:
-        got = self._take_buffered(channels, leading_only=True)
-        if got is not None:
-            return got
-        listener = self._started_listener()
-        if not listener.connected:
-            got = await self._cancel_safe(self._take_async(channels, None))
-            if got is not None:
-                return got
-            await asyncio.to_thread(self._await_listener, listener)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.blocking_timeout
-        waiter: AsyncWaiter | None = None
-        try:
-            while True:
-                seen = listener.generation
-                if waiter is not None:
-                    waiter.clear()
-                got = await self._cancel_safe(self._take_async(channels, listener.channel))
-                if got is not None or self._closed:
-                    return got
-                if waiter is None:
-                    waiter = AsyncWaiter(channels, loop)
-                    listener.add(waiter)
-                    if listener.generation != seen:
-                        continue  # a wake-up came before the waiter was listed: look again
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    return None
-                await waiter.wait_async(min(remaining, self.poll_interval))
-                if self._closed:
-                    return None
-        finally:
-            if waiter is not None:
-                listener.remove(waiter)
 
     async def _take_async(self, channels: list[str], listener: str | None) -> RawReceived:
         """:meth:`_take` on this event loop's connections."""

@@ -1,8 +1,10 @@
 """Redis channel layer: the whole contract on Redis >= 6 through redis-py 8.x.
 
 redis-py is pinned to ``>=8.0,<9`` (the ``redis`` extra): the hot paths talk to its connections
-directly (socket, parser, stream reader), which are internals; a new major version must be
-checked (the restart and round-trip tests catch a break) before the pin moves.
+directly (socket, parser, stream reader), which are internals. All of that lives in
+``layers/redis/adapter.py``, whose contract test (``tests/layers/test_redis_adapter.py``)
+checks each use against a real server: a new major version is that one file and that one test
+away.
 
 Features
     * Every extension: ``groups``, ``flush``, ``statistics``, ``asyncio`` (alias ``async``;

@@ -32,24 +32,12 @@ from channels_core.exceptions import ImproperlyConfigured, LayerUnavailable, Out
 from channels_core.retry import outcome_unknown, unavailable
 from channels_core.urls import redact
 
+from . import adapter
+from .adapter import CONNECTION_ERRORS
+
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 SENTINEL_SCHEME = "redis+sentinel"
 _SCHEMES = ("redis", "rediss", "unix", SENTINEL_SCHEME)
-
-#: Errors that mean "the server cannot be reached right now".
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    OSError,
-)
-
-
-def _stale(conn: Any) -> bool:
-    """Whether a connection was closed by the server or holds unread data (reopen it)."""
-    try:
-        return bool(conn.can_read())
-    except CONNECTION_ERRORS:
-        return True
 
 
 def _pack(args: tuple[Any, ...]) -> list[bytes]:
@@ -353,7 +341,7 @@ class Shard:
         conn = getattr(local, "conn", None)
         pid = os.getpid()
         if conn is None or local.pid != pid:
-            conn = self.client.connection_pool.make_connection()
+            conn = adapter.new_connection(self.client)
             local.conn, local.pid = conn, pid
             with self._connections_lock:
                 self._connections.add(conn)
@@ -369,25 +357,20 @@ class Shard:
     def execute(self, *args: Any) -> Any:
         """One command on this thread's connection: the lean path of the hot operations.
 
-        redis-py's generic ``execute_command`` spends more time choosing a pooled connection
-        and wrapping the call than Redis spends running a script; each thread here keeps one
-        connection instead. A connection the server closed (a restart) is noticed before
-        sending and reopened. A failure before the command was sent whole raises
-        :class:`LayerUnavailable` (nothing was applied); one after it raises
-        :class:`OutcomeUnknown`. Neither is retried (a send could be stored twice); the next
-        call reconnects.
+        Each thread keeps one connection (:mod:`.adapter` speaks RESP on it). A connection
+        the server closed (a restart) is noticed before sending and reopened. A failure
+        before the command was sent whole raises :class:`LayerUnavailable` (nothing was
+        applied); one after it raises :class:`OutcomeUnknown`. Neither is retried (a send
+        could be stored twice); the next call reconnects.
         """
         conn = self._connection()
         sent = False
         try:
-            if conn._sock is not None and _stale(conn):
-                conn.disconnect()
-            if conn._sock is None:
-                conn.connect()  # the connection class's own (Sentinel: asks for the master)
-            conn.send_packed_command(_pack(args), check_health=False)
+            adapter.ready(conn)
+            adapter.send(conn, _pack(args))
             sent = True
-            return conn.read_response()
-        except redis.exceptions.ResponseError:
+            return adapter.read(conn)
+        except adapter.ResponseError:
             raise  # the reply was read whole: the connection is fine
         except BaseException as error:
             failure = self._failed(conn, error, args if sent else None)
@@ -398,7 +381,7 @@ class Shard:
     def _failed(self, conn: Any, error: BaseException, sent: Sequence[Any] | None) -> BaseException:
         """The error to raise for a call that failed on ``conn`` (``sent``: the command, if
         it had been sent whole); the connection is dropped (it is out of step)."""
-        conn.disconnect()
+        adapter.drop(conn)
         if isinstance(error, CONNECTION_ERRORS) or (self.closed and isinstance(error, Exception)):
             # (closed: close() from another thread pulled the socket from under this call)
             if sent is None or _not_applied(error, sent):
@@ -411,46 +394,40 @@ class Shard:
         sha = self._sha_bytes[script]
         try:
             return self.execute(b"EVALSHA", sha, b"0", *args)
-        except redis.exceptions.NoScriptError:
+        except adapter.NoScriptError:
             self.execute(b"SCRIPT", b"LOAD", self._sources[script])
             return self.execute(b"EVALSHA", sha, b"0", *args)
 
     def command(self, *args: Any) -> Any:
         return self.execute(*args)
 
-    async def aexecute(self, *args: Any) -> Any:
+    async def execute_async(self, *args: Any) -> Any:
         """One command on an idle connection of the running event loop: the lean async path.
 
         Each event loop keeps its own connections (usually one; a second only while two
-        tasks of the loop are in a call at once) and talks RESP on them directly, without
-        redis-py's pool and per-call wrappers. The guarantees are those of :meth:`execute`:
-        a connection the server closed is noticed before sending and reopened; a failure
-        after sending is never retried (the call may have taken a message) and raises
-        :class:`LayerUnavailable`; a call interrupted mid-reply (cancelled) drops its
-        connection, which is out of step. Reads and writes are bounded by ``socket_timeout``
-        and never block the event loop.
+        tasks of the loop are in a call at once) and talks RESP on them directly
+        (:mod:`.adapter`), without redis-py's pool and per-call wrappers. The guarantees
+        are those of :meth:`execute`: a connection the server closed is noticed before
+        sending and reopened; a failure after sending is never retried (the call may have
+        taken a message) and raises :class:`OutcomeUnknown`; a call interrupted mid-reply
+        (cancelled) drops its connection, which is out of step. Reads and writes are bounded
+        by ``socket_timeout`` and never block the event loop.
         """
         lane = self._lane()
         idle = lane.idle
-        conn = idle.pop() if idle else lane.client.connection_pool.make_connection()
+        conn = idle.pop() if idle else adapter.new_async_connection(lane.client)
         sent = False
         try:
-            if conn.is_connected and _astale(conn):
-                _drop(conn)
-            if not conn.is_connected:
-                await conn.connect()  # the connection class's own (Sentinel: asks the master)
-            writer = conn._writer
-            writer.writelines(_pack(args))
-            if writer.transport.get_write_buffer_size():
-                async with asyncio.timeout(conn.socket_timeout):
-                    await writer.drain()
+            await adapter.ready_async(conn)
+            await adapter.send_async(conn, _pack(args))
             sent = True
-            async with asyncio.timeout(conn.socket_timeout):
-                reply = await conn._parser.read_response()
+            reply = await adapter.read_async(conn)
         except BaseException as error:
-            _drop(conn)  # interrupted mid-call: the connection is out of step
+            # interrupted mid-call: the connection is out of step
+            adapter.drop_async_connection(conn)
             if isinstance(error, asyncio.TimeoutError):
-                error = redis.exceptions.TimeoutError(f"no reply within {conn.socket_timeout} s")
+                timeout = adapter.async_connection_timeout(conn)
+                error = adapter.TimeoutError(f"no reply within {timeout} s")
             elif not isinstance(error, CONNECTION_ERRORS):
                 if not (self.closed and isinstance(error, Exception)):
                     raise
@@ -461,22 +438,19 @@ class Shard:
         if len(idle) < _MAX_IDLE and not self.closed:
             idle.append(conn)
         else:
-            _drop(conn)
-        if isinstance(reply, redis.exceptions.ResponseError):
+            adapter.drop_async_connection(conn)
+        if isinstance(reply, adapter.ResponseError):
             raise reply  # the reply was read whole: the connection is fine
         return reply
 
-    async def arun(self, script: str, args: Iterable[Any]) -> Any:
+    async def run_async(self, script: str, args: Iterable[Any]) -> Any:
         """EVALSHA one cached script on the async path (loading it on NOSCRIPT)."""
         sha = self._sha_bytes[script]
         try:
-            return await self.aexecute(b"EVALSHA", sha, b"0", *args)
-        except redis.exceptions.NoScriptError:
-            await self.aexecute(b"SCRIPT", b"LOAD", self._sources[script])
-            return await self.aexecute(b"EVALSHA", sha, b"0", *args)
-
-    async def acommand(self, *args: Any) -> Any:
-        return await self.aexecute(*args)
+            return await self.execute_async(b"EVALSHA", sha, b"0", *args)
+        except adapter.NoScriptError:
+            await self.execute_async(b"SCRIPT", b"LOAD", self._sources[script])
+            return await self.execute_async(b"EVALSHA", sha, b"0", *args)
 
     def close(self) -> None:
         self.closed = True
@@ -485,7 +459,7 @@ class Shard:
             self._connections.clear()
         for conn in connections:
             try:
-                conn.disconnect()
+                adapter.drop(conn)
             except Exception:  # closing must not raise
                 pass
         try:
@@ -522,50 +496,14 @@ class _AsyncLane:
         """Close the idle connections' sockets (callable from any thread, never blocks)."""
         idle, self.idle = self.idle, []
         for conn in idle:
-            _drop(conn)
+            adapter.drop_async_connection(conn)
 
 
 def _not_applied(error: BaseException, sent: Sequence[Any] | None) -> bool:
     """Whether a failed call surely did not run: it was never sent whole, or the server
     answered that it is still loading its data (redis-py raises that reply as a
     ConnectionError, but it is a refusal: nothing was run)."""
-    return sent is None or isinstance(error, redis.exceptions.BusyLoadingError)
-
-
-def _astale(conn: Any) -> bool:
-    """Whether an idle async connection was closed by the server or holds unread data."""
-    reader, writer = conn._reader, conn._writer
-    return bool(
-        reader is None
-        or writer is None
-        or writer.is_closing()
-        or reader.at_eof()
-        or reader.exception() is not None
-        or len(reader._buffer)
-    )
-
-
-def _drop(conn: Any) -> None:
-    """Close an async connection's socket now, without awaiting (it is never used again as is).
-
-    Safe on a closed event loop's connection too: nothing is scheduled on the loop.
-    """
-    writer = conn._writer
-    conn._reader = conn._writer = None
-    if writer is not None:
-        try:
-            transport = writer.transport
-            if getattr(transport, "_loop", None) is not None and transport._loop.is_closed():
-                # a closed loop runs no callbacks: close the socket itself
-                transport.get_extra_info("socket")._sock.close()
-            else:
-                writer.close()
-        except Exception:  # closing must not raise
-            pass
-    try:
-        conn._parser.on_disconnect()
-    except Exception:
-        pass
+    return sent is None or isinstance(error, adapter.BusyLoadingError)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

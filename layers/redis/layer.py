@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from channels_core.exceptions import (
@@ -59,6 +59,10 @@ OFFSET_REFRESH = 30.0
 
 
 _NEVER = (0.0, DRAIN_INTERVAL / 2)
+
+#: A receive's decisions: yields ``(shard, script name or None, arguments)`` round trips, is
+#: sent their replies, returns the message taken (see ``RedisChannelLayer._receive_plan``).
+Plan = Generator[tuple[Shard, str | None, tuple[Any, ...]], Any, RawReceived]
 #: Longest ``socket_timeout`` / ``socket_connect_timeout`` (seconds).
 MAX_SOCKET_TIMEOUT = 3600.0
 #: URL query options redis-py reads itself (left in the URL for it), besides ``ssl_*``.
@@ -372,9 +376,23 @@ class RedisChannelLayer(BaseChannelLayer):
         by_id = {id(shard): shard for shard in self._shards}
         return [(by_id[key], group) for key, group in grouped.items()]
 
-    # -- receive: sync --------------------------------------------------------------------------
+    # -- receive: the decisions, once (a plan of round trips), and two drivers -----------------
 
     def _receive(self, channels: list[str], block: bool) -> RawReceived:
+        return self._drive(self._receive_plan(channels, block, None))
+
+    async def _receive_async(self, channels: list[str]) -> RawReceived:
+        # The whole plan is one cancel-safe step: cancelled, it finishes its current round
+        # trip (at most one bounded BLPOP wait) and stops; what it took then is parked.
+        stop = asyncio.Event()
+        plan = self._receive_plan(channels, True, stop)
+        return await self._cancel_safe(self._drive_async(plan), on_cancel=stop.set)
+
+    def _receive_plan(self, channels: list[str], block: bool, stop: asyncio.Event | None) -> Plan:
+        """Every decision of a receive (which shard, which script or command, how to read
+        the reply, when to wait and for how long), as a generator that yields the round
+        trips it needs, ``(shard, script name or None for a plain command, arguments)``, and
+        is sent their replies (:meth:`_drive`, :meth:`_drive_async` do the I/O)."""
         now = time.monotonic()
         if len(channels) == 1:  # the fast path of a burst already buffered for one inbox
             name = channels[0]
@@ -383,20 +401,21 @@ class RedisChannelLayer(BaseChannelLayer):
                 if taken is not None:
                     return taken
         if now >= self._offset_due:
-            self._set_offset(self._shards[0].command("TIME"))
-        result = self._poll(channels)
+            self._set_offset((yield self._shards[0], None, ("TIME",)))
+        result = yield from self._poll_plan(channels)
         if result is not None or not block:
             return result
         deadline = time.monotonic() + self.blocking_timeout
         rotation = 0
-        while not self._closed:
+        while not self._closed and not (stop is not None and stop.is_set()):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
             shard, keys, step = self._blpop_plan(channels, rotation)
             rotation += 1
             try:
-                popped = shard.command("BLPOP", *keys, round(min(remaining, step), 3) or 0.001)
+                wait = round(min(remaining, step), 3) or 0.001
+                popped = yield shard, None, ("BLPOP", *keys, wait)
             except LayerUnavailable:
                 if self._closed:
                     return None
@@ -408,108 +427,82 @@ class RedisChannelLayer(BaseChannelLayer):
             if result is not None:
                 return result
             if expired:
-                self._shard(queue).run("evict", (self._ns_bytes, *expired))
-            result = self._poll(channels)  # what else arrived meanwhile
+                yield self._shard(queue), "evict", (self._ns_bytes, *expired)
+            result = yield from self._poll_plan(channels)  # what else arrived meanwhile
             if result is not None:
                 return result
         return None
 
-    def _poll(self, channels: list[str]) -> RawReceived:
+    def _poll_plan(self, channels: list[str]) -> Plan:
+        """One non-blocking look at ``channels``: local buffers, then one round trip per shard."""
         for shard, names in self._local_expired():
-            shard.run("evict", (self._ns_bytes, *names))
+            yield shard, "evict", (self._ns_bytes, *names)
         if len(channels) == 1 and channels[0][-1] != "!":
-            return self._pop_plain(channels[0])
+            # one plain channel: a bare LPOP (expiry checked here)
+            queue = channels[0]
+            shard = self._single or self._shards[self._ring(queue)]
+            key = self._queue_key(queue)
+            while True:
+                envelope = yield shard, None, ("LPOP", key)
+                if envelope is None:
+                    return None
+                result, expired = self._handle_pop(queue, envelope)
+                if not expired:
+                    return result
+                yield shard, "evict", (self._ns_bytes, *expired)
         local = self._take_local(channels, True)
         if local is not None:
             return local
         for shard, queues in self._by_shard(channels):
-            result = self._handle_poll(shard.run("poll", self._poll_args(queues)), queues)
-            if result is not None:
-                return result
-        return self._take_local(channels, False)
-
-    def _pop_plain(self, queue: str) -> RawReceived:
-        """Non-blocking receive on one plain channel: a bare LPOP (expiry checked here)."""
-        shard = self._single or self._shards[self._ring(queue)]
-        key = self._queue_key(queue)
-        while True:
-            envelope = shard.command("LPOP", key)
-            if envelope is None:
-                return None
-            result, expired = self._handle_pop(queue, envelope)
-            if not expired:
-                return result
-            shard.run("evict", (self._ns_bytes, *expired))
-
-    def _set_offset(self, server_time: list[Any]) -> None:
-        self._offset = int(server_time[0]) + int(server_time[1]) / 1e6 - time.time()
-        self._offset_expiry = self._offset + self.expiry
-        self._offset_due = time.monotonic() + OFFSET_REFRESH
-
-    # -- receive: async (native asyncio) -----------------------------------------------------------
-
-    async def _receive_async(self, channels: list[str]) -> RawReceived:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.blocking_timeout
-        rotation = 0
-        if time.monotonic() >= self._offset_due:
-            self._set_offset(await self._shards[0].acommand("TIME"))
-        # every round trip that may take a message is cancel-safe (taken then: parked)
-        result = await self._cancel_safe(self._apoll(channels))
-        while result is None and not self._closed:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return None
-            result = await self._cancel_safe(self._ablpop(channels, rotation, remaining))
-            rotation += 1
-        return result
-
-    async def _ablpop(self, channels: list[str], rotation: int, remaining: float) -> RawReceived:
-        """One bounded BLPOP wait over ``channels`` (one shard), then a poll if it brought
-        nothing that can be returned."""
-        shard, keys, step = self._blpop_plan(channels, rotation)
-        try:
-            popped = await shard.acommand("BLPOP", *keys, round(min(remaining, step), 3) or 0.001)
-        except LayerUnavailable:
-            if self._closed:
-                return None
-            raise
-        if popped is None:
-            return None
-        queue = popped[0][len(self._ns_bytes) + 2 :].decode("ascii")
-        result, expired = self._handle_pop(queue, popped[1])
-        if result is not None:
-            return result
-        if expired:
-            await self._shard(queue).arun("evict", (self._ns_bytes, *expired))
-        return await self._apoll(channels)
-
-    async def _apoll(self, channels: list[str]) -> RawReceived:
-        for shard, names in self._local_expired():
-            await shard.arun("evict", (self._ns_bytes, *names))
-        if len(channels) == 1 and channels[0][-1] != "!":
-            return await self._apop_plain(channels[0])
-        local = self._take_local(channels, True)
-        if local is not None:
-            return local
-        for shard, queues in self._by_shard(channels):
-            reply = await shard.arun("poll", self._poll_args(queues))
+            reply = yield shard, "poll", self._poll_args(queues)
             result = self._handle_poll(reply, queues)
             if result is not None:
                 return result
         return self._take_local(channels, False)
 
-    async def _apop_plain(self, queue: str) -> RawReceived:
-        shard = self._single or self._shards[self._ring(queue)]
-        key = self._queue_key(queue)
-        while True:
-            envelope = await shard.acommand("LPOP", key)
-            if envelope is None:
-                return None
-            result, expired = self._handle_pop(queue, envelope)
-            if not expired:
-                return result
-            await shard.arun("evict", (self._ns_bytes, *expired))
+    @staticmethod
+    def _drive(plan: Plan) -> RawReceived:
+        """Run a plan's round trips on this thread's connections."""
+        call = plan.send
+        reply: Any = None
+        try:
+            while True:
+                shard, script, args = call(reply)
+                call = plan.send
+                try:
+                    reply = shard.execute(*args) if script is None else shard.run(script, args)
+                except LayerUnavailable as error:
+                    call, reply = plan.throw, error
+        except StopIteration as done:
+            result: RawReceived = done.value
+            return result
+
+    @staticmethod
+    async def _drive_async(plan: Plan) -> RawReceived:
+        """Run a plan's round trips on the running event loop's connections."""
+        call = plan.send
+        reply: Any = None
+        try:
+            while True:
+                shard, script, args = call(reply)
+                call = plan.send
+                try:
+                    if script is None:
+                        reply = await shard.execute_async(*args)
+                    else:
+                        reply = await shard.run_async(script, args)
+                except LayerUnavailable as error:
+                    call, reply = plan.throw, error
+        except StopIteration as done:
+            result: RawReceived = done.value
+            return result
+        finally:
+            plan.close()
+
+    def _set_offset(self, server_time: list[Any]) -> None:
+        self._offset = int(server_time[0]) + int(server_time[1]) / 1e6 - time.time()
+        self._offset_expiry = self._offset + self.expiry
+        self._offset_due = time.monotonic() + OFFSET_REFRESH
 
     def _channel_in_use(self, name: str) -> bool:
         bang = name.find("!")

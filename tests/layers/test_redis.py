@@ -560,7 +560,7 @@ def test_receive_async_round_trips(make: Any, monkeypatch: pytest.MonkeyPatch) -
 
     layer = make()
     sent: list[bytes] = []
-    original = Shard.aexecute
+    original = Shard.execute_async
 
     async def counting(self: Shard, *args: Any) -> Any:
         sent.append(args[0] if isinstance(args[0], bytes) else str(args[0]).encode())
@@ -569,7 +569,7 @@ def test_receive_async_round_trips(make: Any, monkeypatch: pytest.MonkeyPatch) -
     async def scenario() -> None:
         layer.send("rt", {"x": 1})
         await layer.receive_async(["rt", "other"])  # first call: clock, scripts
-        monkeypatch.setattr(Shard, "aexecute", counting)
+        monkeypatch.setattr(Shard, "execute_async", counting)
         layer.send("rt", {"x": 2})
         layer.send("rt", {"x": 3})
         assert await layer.receive_async(["rt"]) == ("rt", {"x": 2})
