@@ -242,7 +242,13 @@ class ProcessInbox:
                 else:
                     del by_name[channel]
                 break
-            self._forget(inbox, gone)
+            left = self._totals[inbox] - gone
+            if left > 0:
+                self._totals[inbox] = left
+            else:
+                del self._totals[inbox]
+                if not by_name:
+                    del self._buffers[inbox]
             return taken
 
     def has(self, inbox: str) -> bool:

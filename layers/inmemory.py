@@ -33,7 +33,13 @@ from collections import deque
 from typing import Any, ClassVar
 
 from channels_core.exceptions import ChannelFull
-from channels_core.inbox import ProcessInbox, address_channels, address_size, entry_address
+from channels_core.inbox import (
+    SEPARATOR,
+    ProcessInbox,
+    address_channels,
+    address_size,
+    entry_address,
+)
 from channels_core.layer import RECEIVE_EXTENSIONS, BaseChannelLayer, RawReceived
 from channels_core.names import inbox_name
 from channels_core.registry import Backend
@@ -146,13 +152,22 @@ class InMemoryChannelLayer(BaseChannelLayer):
         """The next message of a ``!`` inbox: from its buffers, draining its queue into them
         first when they have nothing (and room). Called with the lock held."""
         buffers = self._inbox
-        taken = buffers.take(inbox)
-        if taken is not None:
-            return taken
+        if buffers.has(inbox):
+            taken = buffers.take(inbox)
+            if taken is not None:
+                return taken
         queue = self._queues.get(inbox)
         if queue:
             if queue[0][0] <= now:
                 self._drop_expired(queue, now)
+                if not queue:
+                    del self._queues[inbox]
+                    return None
+            if len(queue) == 1 and SEPARATOR not in queue[0][1]:
+                # one message for one name and nothing buffered: draining it into the buffers
+                # and taking it back out would return just that (the request/reply case)
+                del self._queues[inbox]
+                return queue[0][1], queue[0][2]
             room = buffers.room(inbox)
             drained = []
             while queue and room > 0:
