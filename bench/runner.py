@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any, TextIO
 
-from channels_core.urls import redact
+from channels_core.urls import redact_value
 
 from .targets import Target
 from .worker import worker_main
@@ -292,9 +292,7 @@ def run_target(
         "kind": target.kind,
         "engine": target.engine,
         "options": {
-            key: redact(value) if isinstance(value, str) else value
-            for key, value in target.options.items()
-            if key != "token"
+            key: redact_value(value) for key, value in target.options.items() if key != "token"
         },
         "status": "ok",
         "allowance_s": allowance,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote
 
 #: Option names whose values are secrets, in a URL query (``?password=``) or a libpq keyword
@@ -45,6 +47,24 @@ def redact(text: str) -> str:
     text = _mask_userinfo(text)
     text = _QUERY_SECRET.sub(lambda m: m.group(1) + MASK, text)
     return _KEYWORD_SECRET.sub(lambda m: m.group(1) + MASK, text)
+
+
+_SECRET_KEY = re.compile(_SECRET_WORDS + r"\Z", re.IGNORECASE)
+
+
+def redact_value(value: Any) -> Any:
+    """:func:`redact` through a configuration value: every string redacted, and in mappings
+    the values of password-like keys (``password``, ``sentinel_password``...) masked whole."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {
+            key: MASK if isinstance(key, str) and _SECRET_KEY.match(key) else redact_value(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [redact_value(item) for item in value]
+    return value
 
 
 def secrets_of(conninfo: str) -> list[str]:

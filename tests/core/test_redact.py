@@ -6,7 +6,7 @@ import pytest
 
 from channels_core.cli import main
 from channels_core.exceptions import ImproperlyConfigured
-from channels_core.urls import redact, scrub
+from channels_core.urls import redact, redact_value, scrub
 from tests.servers import free_port
 
 SECRET = "s3cretPW"
@@ -59,3 +59,15 @@ def test_check_never_prints_a_password(capsys: pytest.CaptureFixture[str]) -> No
     main(["check", "--layer", f"postgresql://user:{SECRET}%zz@127.0.0.1:{port}/test"])
     out = capsys.readouterr()
     assert SECRET not in out.out + out.err
+
+
+def test_redact_value_masks_configuration_dicts() -> None:
+    config = {
+        "hosts": [{"address": "redis://h:6379", "password": SECRET}, f"redis://:{SECRET}@h"],
+        "sentinel_kwargs": {"password": SECRET},
+        "url": f"host=h password={SECRET}",
+        "capacity": 5,
+    }
+    redacted = redact_value(config)
+    assert SECRET not in repr(redacted)
+    assert redacted["capacity"] == 5 and redacted["hosts"][0]["address"] == "redis://h:6379"
