@@ -1,0 +1,207 @@
+"""How the RabbitMQ layer reaches its broker: connection parameters, one link, error mapping.
+
+* :func:`connection_parameters` turns the layer's URL (``amqp://`` or ``amqps://``, with
+  credentials and vhost) into pika's parameters, with bounded socket and handshake timeouts.
+* :class:`Link` is one pika ``BlockingConnection`` with one publisher-confirm channel, used by
+  one thread at a time (pika is not thread-safe). It opens itself on demand, paces reconnects
+  with a backoff (while waiting, calls fail at once instead of hammering a dead broker), and
+  turns every connection failure into ``LayerUnavailable`` naming host and port.
+
+This is the only module that knows pika's exception classes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pika
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
+
+from channels_core.exceptions import ImproperlyConfigured, LayerUnavailable
+from channels_core.retry import Backoff, unavailable
+from channels_core.urls import redact
+
+DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+T = TypeVar("T")
+
+#: Errors that mean the connection is gone (the broker restarted, the network failed...).
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    pika.exceptions.AMQPConnectionError,
+    pika.exceptions.ConnectionWrongStateError,
+    pika.exceptions.StreamLostError,
+    OSError,
+    AssertionError,  # pika asserts on a connection it was using when the socket died
+)
+#: The broker closed a channel (404 NOT_FOUND, 406 PRECONDITION_FAILED, 403...).
+ChannelClosed = pika.exceptions.ChannelClosedByBroker
+#: A publisher confirm said the message was not stored (a full queue with reject-publish).
+Nacked = pika.exceptions.NackError
+#: A mandatory publish matched no queue (the queue does not exist, or no longer).
+Unroutable = pika.exceptions.UnroutableError
+CHANNEL_ERRORS: tuple[type[BaseException], ...] = (
+    pika.exceptions.ChannelClosed,
+    pika.exceptions.ChannelWrongStateError,
+)
+
+NOT_FOUND = 404
+PRECONDITION_FAILED = 406
+ACCESS_REFUSED = 403
+RESOURCE_LOCKED = 405
+
+
+def connection_parameters(
+    url: str | None,
+    *,
+    socket_timeout: float,
+    connect_timeout: float,
+    heartbeat: int,
+) -> pika.URLParameters:
+    """pika's parameters for ``url`` (credentials, vhost, TLS from the URL), with bounded
+    timeouts and a single connection attempt (the layer paces its own reconnects)."""
+    url = url or DEFAULT_URL
+    if not isinstance(url, str):
+        raise ImproperlyConfigured(f"url must be a str, got {type(url).__name__}")
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in ("amqp", "amqps"):
+        raise ImproperlyConfigured(
+            f"{redact(url)!r} is not a RabbitMQ URL: expected amqp:// or amqps://"
+        )
+    try:
+        params = pika.URLParameters(url)
+    except (ValueError, TypeError) as error:
+        raise ImproperlyConfigured(f"bad RabbitMQ URL {redact(url)!r}: {error}") from None
+    params.socket_timeout = socket_timeout
+    params.stack_timeout = connect_timeout
+    params.blocked_connection_timeout = socket_timeout
+    params.connection_attempts = 1
+    params.heartbeat = heartbeat
+    params.client_properties = {"connection_name": "channels-core"}
+    return params
+
+
+def where(params: pika.ConnectionParameters) -> tuple[str, int]:
+    return str(params.host), int(params.port)
+
+
+def reply_code(error: BaseException) -> int | None:
+    """The AMQP reply code of a channel closed by the broker, else None."""
+    if isinstance(error, ChannelClosed):
+        return int(error.reply_code)
+    return None
+
+
+class Link:
+    """One connection and one confirm-mode channel; one thread at a time."""
+
+    def __init__(self, params: pika.ConnectionParameters, *, confirm: bool = True) -> None:
+        self.params = params
+        self.host, self.port = where(params)
+        self._confirm = confirm
+        self._connection: pika.BlockingConnection | None = None
+        self._channel: BlockingChannel | None = None
+        self._backoff = Backoff(0.1, 5.0)
+        self._retry_at = 0.0
+        self._last_error: BaseException | None = None
+        #: Called with the new connection each time one opens (consumers re-subscribe).
+        self.on_open: Callable[[pika.BlockingConnection], None] | None = None
+        #: How many times a connection was opened (a change means consumers are gone).
+        self.generation = 0
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def connection(self) -> pika.BlockingConnection:
+        if self._connection is None or not self._connection.is_open:
+            self._open()
+        assert self._connection is not None
+        return self._connection
+
+    @property
+    def channel(self) -> BlockingChannel:
+        """The confirm channel, (re)opened if the broker closed it."""
+        connection = self.connection
+        if self._channel is None or not self._channel.is_open:
+            try:
+                self._channel = connection.channel()
+                if self._confirm:
+                    self._channel.confirm_delivery()
+            except CONNECTION_ERRORS as error:
+                raise self.failed(error) from None
+        return self._channel
+
+    def new_channel(self) -> BlockingChannel:
+        """A further channel on this connection (the caller closes it)."""
+        try:
+            return self.connection.channel()
+        except CONNECTION_ERRORS as error:
+            raise self.failed(error) from None
+
+    @property
+    def is_open(self) -> bool:
+        return self._connection is not None and self._connection.is_open
+
+    def _open(self) -> None:
+        now = time.monotonic()
+        if now < self._retry_at:
+            raise self.error(self._last_error or "reconnecting after a failure")
+        self._drop()
+        try:
+            self._connection = pika.BlockingConnection(self.params)
+        except CONNECTION_ERRORS as error:
+            self._retry_at = time.monotonic() + self._backoff.delay()
+            self._last_error = error
+            raise self.error(error) from None
+        except Exception as error:  # pika wraps TLS and auth failures in many classes
+            self._retry_at = time.monotonic() + self._backoff.delay()
+            self._last_error = error
+            raise self.error(error) from None
+        self._backoff.reset()
+        self.generation += 1
+        if self.on_open is not None:
+            self.on_open(self._connection)
+
+    # -- errors -----------------------------------------------------------------------------
+
+    def error(self, error: BaseException | str) -> LayerUnavailable:
+        return unavailable("RabbitMQ", self.host, self.port, error)
+
+    def failed(self, error: BaseException) -> LayerUnavailable:
+        """Forget the broken connection and describe the failure."""
+        self._drop()
+        return self.error(error)
+
+    def run(self, action: Callable[[BlockingChannel], T]) -> T:
+        """``action(channel)``, mapping a lost connection to ``LayerUnavailable``. Channel
+        errors propagate (the channel is reopened on next use)."""
+        try:
+            return action(self.channel)
+        except CONNECTION_ERRORS as error:
+            raise self.failed(error) from None
+
+    def check(self) -> None:
+        """Notice a connection the broker closed while this link was idle (no blocking)."""
+        if self._connection is not None:
+            try:
+                self._connection.process_data_events(0)
+            except CONNECTION_ERRORS:
+                self._drop()
+
+    def _drop(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None:
+            try:
+                if connection.is_open:
+                    connection.close()
+            except Exception:  # noqa: S110 - closing a broken connection may fail in many ways
+                pass
+
+    def close(self) -> None:
+        self._drop()
+
+
+def properties(**fields: Any) -> pika.BasicProperties:
+    return pika.BasicProperties(**fields)

@@ -1,0 +1,395 @@
+"""The receiving side of the RabbitMQ layer: consumers, local buffers and the I/O pump.
+
+One :class:`Receiver` per layer object owns one connection with two channels: the *consume*
+channel (``basic.qos`` prefetch, one consumer per queue asked for, acknowledgements) and the
+*control* channel of its :class:`~.connection.Link` (declarations). pika is not thread-safe,
+so every use of the connection holds the receiver's lock; a daemon thread takes the lock
+whenever no receive holds it, to keep heartbeats flowing while the application runs between
+receives, and to cancel consumers nobody asked for lately.
+
+At most once, never lost:
+
+* a plain queue's consumer gets up to ``prefetch`` messages pushed, unacknowledged, into a
+  local deque; ``take`` acknowledges a message *before* returning it;
+* messages pushed but not handed out go back to their queue, in place, when their consumer
+  is cancelled (idle, close) or the connection drops, so no two receivers ever get one;
+* an inbox queue (``!``) is drained into the layer's :class:`~channels_core.inbox.ProcessInbox`
+  when its prefix is received: each delivery is acknowledged as it moves into the bounded,
+  expiring per-channel buffers; a process that does not receive does not drain, so its
+  inbox fills on the broker and senders see ``ChannelFull``;
+* a group entry in an inbox names its group; the receiver fans it out to the inbox's members
+  of that group, which it learns from the inbox's roster queue (after a round trip that makes
+  sure every roster record enqueued before the entry has arrived).
+
+A non-blocking ``take`` that finds nothing local asks the broker once per queue (a passive
+declare on the consume channel: the broker sends every delivery it has made before the
+answer), so a message sent before is seen. A consumer is started the first time a queue is
+asked for; ``basic.get`` is never used.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels_core.inbox import ProcessInbox
+
+from . import ledger
+from .connection import CHANNEL_ERRORS, CONNECTION_ERRORS, NOT_FOUND, Link, reply_code
+
+RawReceived = tuple[str, bytes] | None
+
+#: Longest single wait on the socket inside a blocking take (the lock is released between).
+STEP = 0.05
+#: A consumer whose queue nobody asked for this long is cancelled (its prefetched, not
+#: handed out messages return to the queue for other receivers).
+CONSUMER_IDLE = 2.0
+#: How often the pump thread services the connection when nobody receives.
+PUMP_INTERVAL = 0.2
+
+
+@dataclass
+class Consumer:
+    queue: str
+    name: str  # channel name, or the inbox prefix for ! queues
+    tag: str = ""
+    asked_at: float = 0.0
+    #: (delivery tag, type property, timestamp ms, body), pushed and not yet acknowledged
+    pending: deque[tuple[int, str | None, int | None, bytes]] = field(default_factory=deque)
+
+
+class Receiver:
+    """Consumers and local buffers of one layer object (thread-safe)."""
+
+    def __init__(
+        self,
+        link: Link,
+        *,
+        prefetch: int,
+        inbox: ProcessInbox,
+        expiry: float,
+        queue_of: Callable[[str], str],
+        roster_of: Callable[[str], str],
+        declare: Callable[[Link, str, str, bool], None],
+        declare_roster: Callable[[Any, str], None],
+    ) -> None:
+        self._link = link
+        self._prefetch = prefetch
+        self._inbox = inbox
+        self._expiry = expiry
+        self._queue_of = queue_of
+        self._roster_of = roster_of
+        self._declare = declare
+        self._declare_roster = declare_roster
+        self.lock = threading.RLock()
+        self._consume: Any = None
+        self._generation = -1
+        self._consumers: dict[str, Consumer] = {}  # by name asked for
+        self._by_tag: dict[str, Consumer] = {}
+        #: inbox prefix -> group -> full name -> when the membership lapses
+        self._rosters: dict[str, dict[str, dict[str, float]]] = {}
+        self._roster_tags: dict[str, str] = {}
+        self._closed = False
+        self._pump = threading.Thread(target=self._pump_loop, name="rabbitmq-pump", daemon=True)
+        self._pump_started = False
+
+    # -- the consume channel ------------------------------------------------------------------
+
+    def _channel(self) -> Any:
+        link = self._link
+        if self._consume is None or not self._consume.is_open or link.generation != self._generation:
+            self._forget_consumers()
+            connection = link.connection
+            try:
+                channel = connection.channel()
+                channel.basic_qos(prefetch_count=self._prefetch)
+                channel.add_on_cancel_callback(self._cancelled_by_broker)
+            except CONNECTION_ERRORS as error:
+                raise link.failed(error) from None
+            self._consume, self._generation = channel, link.generation
+        if not self._pump_started:
+            self._pump_started = True
+            self._pump.start()
+        return self._consume
+
+    def _forget_consumers(self) -> None:
+        """The channel is gone: the broker requeued everything unacknowledged on it, so the
+        local copies must never be handed out."""
+        self._consumers.clear()
+        self._by_tag.clear()
+        self._roster_tags.clear()
+        self._consume = None
+
+    def _cancelled_by_broker(self, method: Any) -> None:
+        consumer = self._by_tag.pop(method.method.consumer_tag, None)
+        if consumer is not None:  # its queue was deleted (flush, idle expiry): nothing to keep
+            self._consumers.pop(consumer.name, None)
+            consumer.pending.clear()
+        for inbox, tag in list(self._roster_tags.items()):
+            if tag == method.method.consumer_tag:
+                del self._roster_tags[inbox]
+
+    def _subscribe(self, name: str) -> tuple[Consumer, bool]:
+        consumer = self._consumers.get(name)
+        if consumer is not None:
+            return consumer, False
+        channel = self._channel()
+        queue = self._queue_of(name)
+        self._declare(self._link, queue, name, True)  # it may have been deleted meanwhile
+        consumer = Consumer(queue, name)
+        inbox = name[-1] == "!"
+        if inbox and name not in self._roster_tags:
+            self._declare_roster(channel, self._roster_of(name))
+            self._roster_tags[name] = channel.basic_consume(
+                self._roster_of(name), self._roster_callback(name), auto_ack=True
+            )
+        try:
+            consumer.tag = channel.basic_consume(queue, self._callback(consumer), auto_ack=False)
+        except CHANNEL_ERRORS as error:
+            self._forget_consumers()
+            if reply_code(error) == NOT_FOUND:  # deleted between declare and consume
+                raise self._link.error(f"queue {queue!r} vanished while subscribing") from None
+            raise
+        self._consumers[name] = consumer
+        self._by_tag[consumer.tag] = consumer
+        return consumer, True
+
+    def _callback(self, consumer: Consumer) -> Callable[..., None]:
+        pending = consumer.pending
+
+        def on_message(_ch: Any, method: Any, props: Any, body: bytes) -> None:
+            pending.append((method.delivery_tag, props.type, props.timestamp, body))
+
+        return on_message
+
+    def _roster_callback(self, inbox: str) -> Callable[..., None]:
+        def on_record(_ch: Any, _method: Any, _props: Any, body: bytes) -> None:
+            record = ledger.Record.parse(0, body)
+            if record is None:
+                return
+            groups = self._rosters.setdefault(inbox, {})
+            members = groups.setdefault(record.group, {})
+            if record.kind == "a":
+                members[record.name] = record.at + record.lapse
+            elif members.pop(record.name, None) is not None and not members:
+                del groups[record.group]
+
+        return on_record
+
+    # -- taking messages ----------------------------------------------------------------------
+
+    def take(self, names: list[str], block: bool, timeout: float) -> RawReceived:
+        """One message of ``names`` (already in fair order), acknowledged; None if nothing
+        came (at once, or within ``timeout`` if ``block``)."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            result, started = self._poll(names)
+            if result is not None or not block:
+                return result
+        while not self._closed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            with self.lock:
+                self._wait(min(remaining, STEP))
+                result, _ = self._poll(names, barrier=False)
+                if result is not None:
+                    return result
+        return None
+
+    def _poll(self, names: list[str], barrier: bool = True) -> tuple[RawReceived, bool]:
+        now = time.monotonic()
+        for attempt in (0, 1):
+            consumers = []
+            started = False
+            for name in names:
+                consumer, new = self._subscribe(name)
+                consumer.asked_at = now
+                consumers.append(consumer)
+                started = started or new
+            self._wait(0)
+            result = self._pick(consumers)
+            if result is not None or not barrier:
+                return result, started
+            try:
+                channel = self._channel()
+                for consumer in consumers:
+                    channel.queue_declare(consumer.queue, passive=True)
+            except CHANNEL_ERRORS as error:
+                # The broker closed the channel (and requeued what it had pushed on it).
+                self._forget_consumers()
+                if reply_code(error) == NOT_FOUND and not attempt:
+                    continue  # a queue was deleted (flush, idle expiry): subscribe again
+                raise
+            except CONNECTION_ERRORS as error:
+                self._forget_consumers()
+                raise self._link.failed(error) from None
+            self._wait(0)
+            return self._pick(consumers), started
+        return None, False
+
+    def _wait(self, seconds: float) -> None:
+        try:
+            self._link.connection.process_data_events(seconds)
+        except CONNECTION_ERRORS as error:
+            self._forget_consumers()
+            raise self._link.failed(error) from None
+
+    def _pick(self, consumers: list[Consumer]) -> RawReceived:
+        for consumer in consumers:
+            if consumer.name[-1] == "!":
+                if consumer.pending:
+                    self._drain(consumer)
+                taken = self._inbox.take(consumer.name)
+                if taken is not None:
+                    return taken
+            elif consumer.pending:
+                tag, _, _, body = consumer.pending.popleft()
+                self._ack(tag)
+                return consumer.name, body
+        return None
+
+    def _ack(self, tag: int) -> None:
+        try:
+            self._consume.basic_ack(tag)
+        except CONNECTION_ERRORS as error:
+            self._forget_consumers()
+            raise self._link.failed(error) from None
+
+    def _drain(self, consumer: Consumer) -> None:
+        """Move an inbox's pushed deliveries into the process buffers (acknowledging each)."""
+        if any(kind and kind[0] == "#" for _, kind, _, _ in consumer.pending):
+            self._roster_barrier(consumer.name)
+        now = time.time()
+        items: list[tuple[str, bytes, float]] = []
+        pending = consumer.pending
+        tags: list[int] = []
+        while pending:
+            tag, kind, stamp, body = pending.popleft()
+            tags.append(tag)
+            expires_at = (stamp / 1000 if stamp else now) + self._expiry
+            if not kind:
+                continue
+            if kind[0] == "#":
+                members = self._rosters.get(consumer.name, {}).get(kind[1:], {})
+                for full, lapse_at in list(members.items()):
+                    if lapse_at > now:
+                        items.append((full, body, expires_at))
+                    else:
+                        del members[full]
+            elif "!" in kind:
+                items.append((kind, body, expires_at))
+        try:
+            for tag in tags:  # one by one: other consumers of the channel hold lower tags
+                self._consume.basic_ack(tag)
+        except CONNECTION_ERRORS as error:
+            self._forget_consumers()
+            raise self._link.failed(error) from None
+        if items:
+            self._inbox.put_many(items)
+
+    def _roster_barrier(self, inbox: str) -> None:
+        """Make sure every roster record enqueued before now has arrived."""
+        channel = self._channel()
+        try:
+            self._declare_roster(channel, self._roster_of(inbox))
+        except CHANNEL_ERRORS:
+            self._forget_consumers()
+            raise
+        self._wait(0)
+
+    # -- counting and housekeeping ------------------------------------------------------------
+
+    def local_pending(self, name: str) -> int:
+        """Messages pushed to this process for ``name`` and not handed out yet."""
+        with self.lock:
+            consumer = self._consumers.get(name)
+            held = len(consumer.pending) if consumer is not None else 0
+            if name[-1] == "!":
+                return held + self._inbox.pending(name)
+            return held
+
+    def consuming(self, name: str) -> bool:
+        return name in self._consumers
+
+    def ready(self, queue: str, name: str) -> int:
+        """Messages waiting in ``queue`` on the broker (0 if it does not exist); through the
+        consume channel when it consumes ``name``, so that in-flight deliveries are counted
+        locally, not twice and not never."""
+        with self.lock:
+            if name in self._consumers:
+                channel = self._channel()
+                try:
+                    count = int(channel.queue_declare(queue, passive=True).method.message_count)
+                except CHANNEL_ERRORS:
+                    self._forget_consumers()
+                    return 0
+                self._wait(0)
+                return count
+        return -1
+
+    def release_idle(self, idle: float = CONSUMER_IDLE) -> None:
+        """Cancel consumers nobody asked for in ``idle`` seconds; their pushed messages go
+        back to the queue (in place) for other receivers."""
+        now = time.monotonic()
+        for consumer in list(self._consumers.values()):
+            if now - consumer.asked_at > idle:
+                self._cancel(consumer)
+
+    def _cancel(self, consumer: Consumer) -> None:
+        self._consumers.pop(consumer.name, None)
+        self._by_tag.pop(consumer.tag, None)
+        channel = self._consume
+        if channel is None or not channel.is_open:
+            return
+        try:
+            if consumer.name[-1] == "!" and consumer.pending:
+                self._drain(consumer)  # process-specific: nobody else may take them
+            for tag, _, _, _ in consumer.pending:
+                channel.basic_nack(tag, requeue=True)
+            consumer.pending.clear()
+            channel.basic_cancel(consumer.tag)
+            tag = self._roster_tags.pop(consumer.name, None)
+            if tag is not None:
+                channel.basic_cancel(tag)
+        except CHANNEL_ERRORS + CONNECTION_ERRORS:
+            self._forget_consumers()
+
+    def forget_local(self) -> None:
+        """After a flush: drop what was pushed here (its queues are gone) and the consume
+        channel with its consumers (the next receive subscribes again)."""
+        with self.lock:
+            for consumer in list(self._consumers.values()):
+                consumer.pending.clear()
+            self._rosters.clear()
+            channel = self._consume
+            self._forget_consumers()
+            if channel is not None:
+                ledger.close_quietly(channel)
+
+    def _pump_loop(self) -> None:
+        while not self._closed:
+            time.sleep(PUMP_INTERVAL)
+            if not self.lock.acquire(blocking=False):
+                continue
+            try:
+                if self._closed or not self._link.is_open:
+                    continue
+                self._link.connection.process_data_events(0)
+                self.release_idle()
+            except Exception:  # noqa: S110 - the next receive reconnects and reports
+                self._forget_consumers()
+            finally:
+                self.lock.release()
+
+    def close(self) -> None:
+        with self.lock:
+            self._closed = True
+            for consumer in list(self._consumers.values()):
+                self._cancel(consumer)
+            self._link.close()
+            self._forget_consumers()

@@ -1,0 +1,530 @@
+"""``RabbitMQChannelLayer``: the contract on RabbitMQ 3.x through pika (see the package
+docstring for the manual)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from channels_core.exceptions import ChannelFull, ImproperlyConfigured
+from channels_core.inbox import ProcessInbox
+from channels_core.layer import BaseChannelLayer, RawReceived
+from channels_core.names import inbox_name
+from channels_core.session_store import SessionStore
+from channels_core.statistics import Statistics
+
+from . import ledger
+from .connection import (
+    CHANNEL_ERRORS,
+    NOT_FOUND,
+    PRECONDITION_FAILED,
+    Link,
+    Nacked,
+    Unroutable,
+    connection_parameters,
+    properties,
+    reply_code,
+)
+from .consumer import Receiver
+
+#: AMQP's prefetch-count is a 16-bit field.
+MAX_PREFETCH = 65535
+#: Roster queues (``!`` memberships) live this long unused (milliseconds).
+ROSTER_EXPIRES_MS = 2 * 86400 * 1000
+#: The dead-letter queue keeps at most this many expired messages (oldest dropped first).
+DEAD_LETTER_LIMIT = 10_000
+#: A send_group looks at the dead-letter queue at most this often (seconds).
+EVICTION_CHECK = 1.0
+#: Links idle longer than this are checked (non-blocking) before use: a broker restart is
+#: noticed before a publish, instead of failing it.
+IDLE_CHECK = 1.0
+
+
+def _positive_number(key: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ImproperlyConfigured(f"{key} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def check_prefetch(value: object) -> int:
+    """The consumer prefetch: an int in 1..65535 (AMQP's 16-bit prefetch-count)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PREFETCH:
+        raise ImproperlyConfigured(
+            f"prefetch must be an int from 1 to {MAX_PREFETCH} (AMQP's prefetch-count is "
+            f"16 bits), got {value!r}"
+        )
+    return value
+
+
+class RabbitMQChannelLayer(BaseChannelLayer):
+    """The channel-layer contract on RabbitMQ; see :mod:`layers.rabbitmq`."""
+
+    extensions: ClassVar[list[str]] = ["groups", "flush", "statistics", "asyncio", "async"]
+    url_options: ClassVar[Mapping[str, Callable[[str], Any]]] = {
+        "prefetch": int,
+        "heartbeat": int,
+        "socket_timeout": float,
+        "connect_timeout": float,
+        "queue_expires": float,
+    }
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        prefetch: int = 100,
+        heartbeat: int = 30,
+        socket_timeout: float = 3.0,
+        connect_timeout: float = 3.0,
+        queue_expires: float | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        self.prefetch = check_prefetch(prefetch)
+        if isinstance(heartbeat, bool) or not isinstance(heartbeat, int) or heartbeat < 0:
+            raise ImproperlyConfigured(f"heartbeat must be an int >= 0, got {heartbeat!r}")
+        timeouts = {
+            key: _positive_number(key, value)
+            for key, value in (("socket_timeout", socket_timeout), ("connect_timeout", connect_timeout))
+        }
+        if queue_expires is None:
+            queue_expires = max(2 * self.expiry, self.group_expiry) + 60
+        self.queue_expires = _positive_number("queue_expires", queue_expires)
+        if self.queue_expires <= self.expiry:
+            raise ImproperlyConfigured(
+                f"queue_expires ({queue_expires!r}) must exceed expiry ({self.expiry!r}): "
+                "a queue must outlive its messages"
+            )
+        if len(self.prefix) > 100 or self.prefix.startswith("amq."):
+            raise ImproperlyConfigured(
+                f"prefix {self.prefix!r}: at most 100 characters, not starting with 'amq.' "
+                "(RabbitMQ reserves it)"
+            )
+        self._params = connection_parameters(
+            url,
+            socket_timeout=timeouts["socket_timeout"],
+            connect_timeout=timeouts["connect_timeout"],
+            heartbeat=heartbeat,
+        )
+        self._ns = self.prefix.replace(":", "::") + ":"
+        self._ledger = self._ns + "#ledger"
+        self._dlx = self._ns + "#dlx"
+        self._dead = self._ns + "#expired"
+        self._expiry_ms = int(self.expiry * 1000)
+        self._links = threading.local()
+        self._all_links: list[Link] = []
+        self._links_lock = threading.Lock()
+        #: queue -> when this process declares (and records) it again
+        self._declared: dict[str, float] = {}
+        self._recorded_exchanges: dict[str, float] = {}
+        self._dead_letter_ready = 0.0
+        self._ledger_ready = False
+        #: group -> members known from the last ledger read and this process's own changes
+        self._members: dict[str, dict[str, float]] = {}
+        self._group_due = 0.0  # when a send_group must read the ledger first
+        self._eviction_check = 0.0
+        self._sent: dict[str, int] = {}
+        self._full: dict[str, int] = {}
+        self._own_inboxes: set[str] = set()
+        self._inbox = ProcessInbox(self.capacity_for)
+        self._receiver = Receiver(
+            Link(self._params),
+            prefetch=self.prefetch,
+            inbox=self._inbox,
+            expiry=self.expiry,
+            queue_of=self._queue,
+            roster_of=self._roster,
+            declare=self._ensure_queue,
+            declare_roster=self._declare_roster,
+        )
+        self._next_sweep = 0.0
+
+    # -- names ----------------------------------------------------------------------------------
+
+    def _queue(self, name: str) -> str:
+        """The queue of a channel name or inbox prefix (``!`` channels share their inbox's)."""
+        return self._ns + inbox_name(name)
+
+    def _roster(self, inbox: str) -> str:
+        return self._ns + "#roster." + inbox
+
+    def _exchange(self, group: str) -> str:
+        return self._ns + "#g." + group
+
+    def _arguments(self, name: str) -> dict[str, Any]:
+        return {
+            "x-max-length": self.capacity_for(inbox_name(name)),
+            "x-overflow": "reject-publish",
+            "x-message-ttl": self._expiry_ms,
+            "x-expires": int(self.queue_expires * 1000),
+            "x-dead-letter-exchange": self._dlx,
+        }
+
+    # -- links ----------------------------------------------------------------------------------
+
+    def _link(self) -> Link:
+        """This thread's link for sends and administration (pika is not thread-safe)."""
+        link: Link | None = getattr(self._links, "link", None)
+        if link is None:
+            self._check_open()
+            link = Link(self._params)
+            self._links.link = link
+            self._links.used = 0.0
+            with self._links_lock:
+                self._all_links.append(link)
+        now = time.monotonic()
+        if now - self._links.used > IDLE_CHECK:
+            link.check()
+        self._links.used = now
+        return link
+
+    # -- declarations ---------------------------------------------------------------------------
+
+    def _ensure_queue(self, link: Link, queue: str, name: str, force: bool = False) -> None:
+        """Declare ``queue`` (for channel ``name``) and record it in the ledger, once per
+        ``queue_expires / 3`` per process (re-declaring keeps an idle queue alive)."""
+        now = time.monotonic()
+        if not force and self._declared.get(queue, 0.0) > now:
+            return
+        arguments = self._arguments(name)
+        try:
+            link.run(lambda ch: ch.queue_declare(queue, arguments=arguments))
+        except CHANNEL_ERRORS as error:
+            if reply_code(error) != PRECONDITION_FAILED:
+                raise
+            # Declared by a layer with other options: it keeps them until it is deleted.
+            link.run(lambda ch: ch.queue_declare(queue, passive=True))
+        self._record(link, "q", queue, self.queue_expires + 60)
+        self._declared[queue] = now + self.queue_expires / 3
+
+    def _declare_roster(self, channel: Any, roster: str) -> None:
+        channel.queue_declare(roster, arguments={"x-expires": ROSTER_EXPIRES_MS})
+
+    def _declare_ledger(self, channel: Any) -> None:
+        channel.queue_declare(self._ledger, arguments={"x-expires": int(self.queue_expires * 2000)})
+
+    def _record(self, link: Link, kind: str, name: str, lapse: float, group: str = "") -> None:
+        if not self._ledger_ready:
+            link.run(self._declare_ledger)
+            self._ledger_ready = True
+        ledger.append(link, self._ledger, ledger.encode(kind, name, group, lapse), self._declare_ledger)
+
+    def _ensure_dead_letters(self, link: Link) -> None:
+        """The prefix's dead-letter exchange and queue: messages that expire unread land
+        there, so their channels can be evicted from their groups."""
+        now = time.monotonic()
+        if self._dead_letter_ready > now:
+            return
+
+        def declare(ch: Any) -> None:
+            ch.exchange_declare(self._dlx, "fanout")
+            ch.queue_declare(
+                self._dead,
+                arguments={
+                    "x-max-length": DEAD_LETTER_LIMIT,
+                    "x-message-ttl": int(self.group_expiry * 1000),
+                    "x-expires": int(self.queue_expires * 1000),
+                },
+            )
+            ch.queue_bind(self._dead, self._dlx)
+
+        link.run(declare)
+        self._record(link, "q", self._dead, self.queue_expires + 60)
+        self._record(link, "x", self._dlx, self.queue_expires + 60)
+        self._dead_letter_ready = now + self.queue_expires / 3
+
+    # -- send -----------------------------------------------------------------------------------
+
+    def _publish(self, link: Link, exchange: str, queue: str, body: bytes, props: Any) -> None:
+        link.run(lambda ch: ch.basic_publish(exchange, queue, body, props, mandatory=True))
+
+    def _send(self, channel: str, payload: bytes) -> None:
+        link = self._link()
+        queue = self._queue(channel)
+        if self._declared.get(queue, 0.0) <= time.monotonic():
+            self._ensure_queue(link, queue, channel)
+        props = properties(
+            type=channel if "!" in channel else None, timestamp=int(time.time() * 1000)
+        )
+        try:
+            try:
+                self._publish(link, "", queue, payload, props)
+            except Unroutable:  # the queue was deleted (flush elsewhere, idle expiry)
+                self._ensure_queue(link, queue, channel, force=True)
+                self._publish(link, "", queue, payload, props)
+        except Nacked:
+            self._full[queue] = self._full.get(queue, 0) + 1
+            raise ChannelFull(
+                f"channel {channel!r} is at its capacity ({self.capacity_for(inbox_name(channel))})"
+            ) from None
+        self._sent[queue] = self._sent.get(queue, 0) + 1
+
+    # -- receive --------------------------------------------------------------------------------
+
+    def _receive(self, channels: list[str], block: bool) -> RawReceived:
+        self._evict_local_expired()
+        return self._receiver.take(channels, block, self.blocking_timeout)
+
+    def _evict_local_expired(self) -> None:
+        """``!`` messages that expired in this process's buffers evict their channels."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + EVICTION_CHECK
+        self._inbox.sweep()
+        names = self._inbox.take_expired_channels()
+        if names:
+            link = self._link()
+            for name in names:
+                self._record(link, "e", name, self.group_expiry)
+            self._group_due = 0.0
+
+    def _channel_in_use(self, name: str) -> bool:
+        return False  # names carry 12 random characters from the OS: a repeat is not a risk
+
+    # -- groups ---------------------------------------------------------------------------------
+
+    def _group_add(self, group: str, channel: str) -> None:
+        link = self._link()
+        if self._group_due == 0.0:
+            self._housekeeping(link)
+        self._ensure_dead_letters(link)
+        exchange = self._exchange(group)
+        queue = self._queue(channel)
+        self._ensure_queue(link, queue, channel)
+        if "!" in channel:
+            roster = self._roster(inbox_name(channel))
+            body = ledger.encode("a", channel, group, self.group_expiry)
+            self._publish_roster(link, roster, body)
+        for attempt in range(2):
+            try:
+                link.run(lambda ch: ch.exchange_declare(exchange, "fanout", auto_delete=True))
+                link.run(lambda ch: ch.queue_bind(queue, exchange))
+                break
+            except CHANNEL_ERRORS as error:  # the exchange lost its last binding meanwhile
+                if reply_code(error) != NOT_FOUND or attempt:
+                    raise
+                self._ensure_queue(link, queue, channel, force=True)
+        now = time.monotonic()
+        if self._recorded_exchanges.get(exchange, 0.0) <= now:
+            self._record(link, "x", exchange, self.group_expiry + 60)
+            self._recorded_exchanges[exchange] = now + self.group_expiry / 3
+        self._record(link, "a", channel, self.group_expiry, group)
+        self._members.setdefault(group, {})[channel] = time.time() + self.group_expiry
+
+    def _publish_roster(self, link: Link, roster: str, body: bytes) -> None:
+        try:
+            self._publish(link, "", roster, body, properties(delivery_mode=1))
+        except Unroutable:
+            link.run(lambda ch: self._declare_roster(ch, roster))
+            self._record(link, "q", roster, ROSTER_EXPIRES_MS / 1000 + 60)
+            self._publish(link, "", roster, body, properties(delivery_mode=1))
+
+    def _group_discard(self, group: str, channel: str) -> None:
+        link = self._link()
+        self._record(link, "d", channel, self.group_expiry, group)
+        self._end_membership(link, group, channel)
+        members = self._members.get(group)
+        if members is not None:
+            members.pop(channel, None)
+
+    def _end_membership(self, link: Link, group: str, channel: str) -> None:
+        """Stop a member's deliveries: unbind a plain queue, or tell an inbox's roster."""
+        if "!" in channel:
+            body = ledger.encode("d", channel, group)
+            try:
+                self._publish(link, "", self._roster(inbox_name(channel)), body, properties())
+            except Unroutable:
+                pass  # no roster: its inbox is gone
+            return
+        try:
+            link.run(lambda ch: ch.queue_unbind(self._queue(channel), self._exchange(group)))
+        except CHANNEL_ERRORS as error:
+            if reply_code(error) != NOT_FOUND:
+                raise
+
+    def _group_channels(self, group: str) -> list[str]:
+        snapshot = self._housekeeping(self._link())
+        return sorted(snapshot.members.get(group, {}))
+
+    def _send_group(self, group: str, payload: bytes) -> None:
+        link = self._link()
+        now = time.monotonic()
+        if now >= self._group_due or (now >= self._eviction_check and self._has_dead_letters(link)):
+            self._housekeeping(link)
+        props = properties(type="#" + group, timestamp=int(time.time() * 1000))
+        try:
+            link.run(lambda ch: ch.basic_publish(self._exchange(group), "", payload, props))
+        except Nacked:  # one member (or more) is full: the others got it
+            self._count_full_members(link, group)
+        except CHANNEL_ERRORS as error:
+            if reply_code(error) != NOT_FOUND:
+                raise
+            # no exchange: the group has no member
+
+    def _count_full_members(self, link: Link, group: str, limit: int = 256) -> None:
+        queues = {self._queue(member) for member in self._members.get(group, {})}
+        for queue in list(queues)[:limit]:
+            count = self._ready(link, queue)
+            name = queue[len(self._ns) :]
+            if count >= self.capacity_for(name):
+                self._full[queue] = self._full.get(queue, 0) + 1
+
+    def _has_dead_letters(self, link: Link) -> bool:
+        self._eviction_check = time.monotonic() + EVICTION_CHECK
+        return self._ready(link, self._dead) > 0
+
+    def _housekeeping(self, link: Link) -> ledger.Snapshot:
+        """Read the ledger (serialized across processes), apply evictions from the
+        dead-letter queue, unbind memberships that ended, and compact the ledger."""
+        started = time.time()
+        self._ensure_dead_letters(link)
+        records, reading = ledger.read(link, self._ledger, self._declare_ledger)
+        try:
+            evicted = self._take_dead_letters(link)
+            snapshot = ledger.settle(records, evicted, time.time())
+            for tag in snapshot.delete:
+                reading.basic_ack(tag)
+        finally:
+            ledger.close_quietly(reading)
+        for group, channel in snapshot.ended:
+            self._end_membership(link, group, channel)
+        self._members = snapshot.members
+        self._group_due = min(snapshot.next_lapse, started + self.group_expiry) - started
+        self._group_due += time.monotonic()
+        self._eviction_check = time.monotonic() + EVICTION_CHECK
+        return snapshot
+
+    def _take_dead_letters(self, link: Link) -> set[str]:
+        """Channels whose messages expired unread (from the dead-letter queue, emptied)."""
+        evicted: set[str] = set()
+        for _ in range(DEAD_LETTER_LIMIT):
+            try:
+                method, props, _body = link.run(lambda ch: ch.basic_get(self._dead, auto_ack=True))
+            except CHANNEL_ERRORS as error:
+                if reply_code(error) != NOT_FOUND:
+                    raise
+                break
+            if method is None:
+                break
+            headers = props.headers or {}
+            queue = headers.get("x-first-death-queue")
+            if isinstance(queue, bytes):
+                queue = queue.decode("ascii", "replace")
+            if not isinstance(queue, str) or not queue.startswith(self._ns):
+                continue
+            name = queue[len(self._ns) :]
+            if name.endswith("!"):
+                if props.type and "!" in props.type:
+                    evicted.add(props.type)
+                else:  # a group entry expired in an inbox: its members there are dead
+                    evicted.update(
+                        member
+                        for members in self._members.values()
+                        for member in members
+                        if "!" in member and inbox_name(member) == name
+                    )
+            else:
+                evicted.add(name)
+        return evicted
+
+    # -- flush, statistics, sessions, close -----------------------------------------------------
+
+    def _flush(self) -> None:
+        link = self._link()
+        records, reading = ledger.read(link, self._ledger, self._declare_ledger)
+        ledger.close_quietly(reading)
+        queues = {r.name for r in records if r.kind == "q"} | {self._dead}
+        exchanges = {r.name for r in records if r.kind == "x"} | {self._dlx}
+        for queue in sorted(queues):
+            link.run(lambda ch, q=queue: ch.queue_delete(q))
+        for exchange in sorted(exchanges):
+            link.run(lambda ch, x=exchange: ch.exchange_delete(x))
+        link.run(lambda ch: ch.queue_delete(self._ledger))
+        self._declared.clear()
+        self._recorded_exchanges.clear()
+        self._dead_letter_ready = 0.0
+        self._ledger_ready = False
+        self._members.clear()
+        self._group_due = 0.0
+        self._inbox.clear()
+        self._receiver.forget_local()
+
+    def _ready(self, link: Link, queue: str) -> int:
+        """Messages ready in ``queue`` (0 if it does not exist), on a throwaway channel so a
+        404 closes nothing else."""
+        channel = link.new_channel()
+        try:
+            return int(channel.queue_declare(queue, passive=True).method.message_count)
+        except CHANNEL_ERRORS:
+            return 0
+        finally:
+            ledger.close_quietly(channel)
+
+    def _pending(self, link: Link, queue: str) -> int:
+        name = queue[len(self._ns) :]
+        ready = self._receiver.ready(queue, name)
+        if ready < 0:
+            ready = self._ready(link, queue)
+        return ready + self._receiver.local_pending(name)
+
+    def _global_statistics(self) -> Statistics:
+        link = self._link()
+        records, reading = ledger.read(link, self._ledger, self._declare_ledger)
+        ledger.close_quietly(reading)
+        queues = {r.name for r in records if r.kind == "q"}
+        queues = {q for q in queues if "#" not in q[len(self._ns) :]}
+        pending = sum(self._pending(link, queue) for queue in sorted(queues))
+        return {
+            "messages_count": sum(self._sent.values()),
+            "messages_pending": pending,
+            "messages_max_age": 0.0,
+            "channel_full_count": sum(self._full.values()) + self._inbox.dropped,
+        }
+
+    def _channel_statistics(self, channel: str) -> Statistics:
+        link = self._link()
+        queue = self._queue(channel)
+        pending = self._pending(link, queue)
+        dropped = self._inbox.dropped_for(inbox_name(channel)) if "!" in channel else 0
+        return {
+            "messages_count": self._sent.get(queue, 0),
+            "messages_pending": pending,
+            "messages_max_age": 0.0,
+            "channel_full_count": self._full.get(queue, 0) + dropped,
+        }
+
+    def _make_session_store(self) -> SessionStore:
+        from .sessions import RabbitMQSessionStore
+
+        return RabbitMQSessionStore(self._link, self._ns + "#s.", self._record)
+
+    def new_channel(self, pattern: str) -> str:
+        name = super().new_channel(pattern)
+        if "!" in name:
+            self._own_inboxes.add(inbox_name(name))
+        return name
+
+    def _close(self) -> None:
+        self._receiver.close()
+        link = getattr(self._links, "link", None) or Link(self._params)
+        try:  # this instance's inboxes: nobody else can ever receive them
+            for inbox in self._own_inboxes:
+                link.run(lambda ch, i=inbox: ch.queue_delete(self._queue(i)))
+                link.run(lambda ch, i=inbox: ch.queue_delete(self._roster(i)))
+        except Exception:  # noqa: S110 - best effort: they expire by themselves anyway
+            pass
+        link.close()
+        with self._links_lock:
+            for other in self._all_links:
+                other.close()
+            self._all_links.clear()
+        self._inbox.clear()
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self._params.host}:{self._params.port}"
+            f"{self._params.virtual_host!r} prefix={self.prefix!r}>"
+        )
