@@ -1,10 +1,114 @@
-"""RabbitMQ channel layer: the whole contract on RabbitMQ 3.x through pika.
+"""RabbitMQ channel layer: the whole contract on RabbitMQ >= 3.8 through pika.
 
-Features (placeholder, completed below)
+Features
+    * Every extension: ``groups``, ``flush``, ``statistics``, ``asyncio`` (alias ``async``)
+      and ``twisted``. Normal, ``?`` and ``!`` channels all work (``runworker`` included).
+    * One queue per normal or ``?`` channel, and one per ``!`` inbox (the part up to and
+      including the ``!``: ``ws.send.<id>!``), all under ``<prefix>:``. Queues are declared
+      with ``x-max-length`` = the channel's capacity and ``x-overflow=reject-publish``; every
+      publish waits for its publisher confirm, so a full queue is a ``ChannelFull`` for the
+      sender and nothing is stored. ``x-message-ttl`` = ``expiry`` (the broker drops what
+      waited too long, never delivered) and ``x-expires`` (an unused queue is deleted by the
+      broker; senders re-declare the queues they use, which keeps them alive).
+    * Receiving uses consumers (``basic.consume``, never ``basic.get``) with a prefetch of
+      ``prefetch`` messages. At most once: a message is acknowledged before ``receive``
+      returns it; messages pushed to a process but not handed out go back to their queue, in
+      place, when their consumer is cancelled (nobody asked for its channel for 2 s, close,
+      lost connection), so no two receivers ever get one. A non-blocking receive that finds
+      nothing local makes one round trip per queue (a passive declare on the consuming
+      channel, answered after every delivery the broker made before it), so a message sent
+      before is seen by any process.
+    * ``!`` channels: a receiving process drains its inbox queue into bounded, expiring
+      buffers per full channel name (``channels_core.inbox.ProcessInbox``), served
+      round-robin; a process that does not receive does not drain, so its inbox fills on
+      the broker and senders see ``ChannelFull``. A layer object's own inbox queues are
+      deleted when it closes (nobody else can receive them).
+    * Groups: one fanout exchange per group (``<prefix>:#g.<group>``) with a binding per
+      member queue; ``send_group`` is one publish whatever the group's size, and an inbox
+      gets one entry however many of its ``!`` channels are members (RabbitMQ routes a
+      message once per queue). The inbox's owner fans the entry out to its members, which
+      it learns from the inbox's roster queue (``<prefix>:#roster.<inbox>``, records
+      published by ``group_add``/``group_discard``). A full member is skipped (the confirm
+      says so) and counted; the others get the message.
+    * The ledger: AMQP cannot list queues, exchanges or bindings, so each prefix has a
+      ledger queue (``<prefix>:#ledger``) where every declaration and membership change is
+      appended as a small msgpack record. A reader (``group_channels``, ``flush``,
+      ``global_statistics``, and ``send_group`` when a membership may have lapsed) appends
+      a marker, takes the ledger with an exclusive consumer (other readers wait), reads to
+      its marker, deletes dead records and returns the rest in place: complete, serialized
+      across processes, and self-compacting. ``flush`` deletes every queue and exchange the
+      ledger names, whichever process declared them, then the ledger.
+    * Expiry eviction: queues dead-letter expired messages to the prefix's
+      ``<prefix>:#expired`` queue (through the ``<prefix>:#dlx`` exchange, declared once
+      groups are used); the next ledger reader (at most a second later for ``send_group``)
+      removes those channels from all their groups. ``!`` messages that expire in a
+      process's buffers are reported the same way. Group memberships lapse
+      ``group_expiry`` after their last ``group_add``: a reader unbinds them.
+    * Threads and event loops: pika is not thread-safe. Each thread that sends has its own
+      connection; receiving uses one connection per layer object, used under a lock, and a
+      daemon thread services it whenever no receive does (heartbeats keep flowing while the
+      application works between receives, idle consumers are cancelled). ``receive_async``
+      and ``receive_twisted`` run the blocking receive on a worker thread: the event loop or
+      reactor never blocks; cancelling never loses a message.
+    * Faults: a dead connection is noticed before use and reopened; after a broker restart
+      the same layer object reconnects by itself, with an exponential backoff (0.1 s to 5 s)
+      during which calls fail at once. Every call to an unreachable broker fails within
+      ``connect_timeout`` / ``socket_timeout`` with ``LayerUnavailable`` naming host and
+      port. A publish whose confirm never came is not retried (at most once).
+    * ``channel_session`` data lives on RabbitMQ too (``session_store()``): one
+      ``x-max-length=1`` queue per session with ``x-expires`` = its TTL.
+    * Never pickle: messages are msgpack (the core codec), ledger and roster records too.
+
+Connection string
+    ``amqp://[user[:password]@]host[:port][/vhost][?option=value...]``
+    ``amqps://...`` (TLS; pika's ``ssl_options`` query option for certificates)
+    Credentials and vhost come from the URL (the default vhost ``/`` is ``%2F``). The short
+    name ``rabbitmq`` uses ``amqp://guest:guest@127.0.0.1:5672/%2F``. Query options
+    override the config dict: every common option and ``prefetch``, ``heartbeat``,
+    ``socket_timeout``, ``connect_timeout``, ``queue_expires``; pika's own (``channel_max``,
+    ``frame_max``, ``ssl_options``, ...) are passed to pika; anything else is refused.
+
+Options (besides the common ``expiry`` (60), ``group_expiry`` (86400), ``capacity`` (100),
+``channel_capacity``, ``prefix`` ("asgi"), ``message_size_limit`` (1 MiB),
+``blocking_timeout`` (5))
+    ``url`` (None): a connection string as above.
+    ``prefetch`` (100): messages one consumer may hold unacknowledged, 1 to 65535 (AMQP's
+        prefetch-count is 16 bits; a larger value is refused naming ``prefetch``).
+    ``heartbeat`` (30): AMQP heartbeat in seconds (0 disables).
+    ``socket_timeout`` (3.0), ``connect_timeout`` (3.0): seconds; bound how long a call to an
+        unreachable broker takes before ``LayerUnavailable``.
+    ``queue_expires`` (``max(2 * expiry, group_expiry) + 60``): seconds an unused queue lives
+        (``x-expires``); must exceed ``expiry``.
+
+Deviations
+    * A queue keeps the arguments (capacity, expiry) of the layer that declared it first
+      until it is deleted: a layer with other options on the same prefix uses it as is.
+    * ``messages_count`` and ``channel_full_count`` are counted by each layer object (the
+      broker keeps no such counters); ``messages_pending`` is the broker's plus what this
+      process holds; ``messages_max_age`` is not measured (0.0).
+    * ``!`` messages drained into a process's buffers are only visible to that process and
+      die with it (the contract allows loss on a crash); a ``flush`` by another process does
+      not reach them.
+    * Membership lapses and roster records are timed by the clocks of the processes that
+      wrote them.
+    * An inbox stays bound to a group after its ``!`` members left it (the owner drops
+      such entries) until the inbox is deleted.
 """
 
 from __future__ import annotations
 
-from .layer import RabbitMQChannelLayer
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .layer import RabbitMQChannelLayer
 
 __all__ = ["RabbitMQChannelLayer"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that reading this backend's registration (``.backend``) never imports pika.
+    if name == "RabbitMQChannelLayer":
+        from .layer import RabbitMQChannelLayer
+
+        return RabbitMQChannelLayer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -196,7 +196,7 @@ class Link:
             try:
                 if connection.is_open:
                     connection.close()
-            except Exception:  # noqa: S110 - closing a broken connection may fail in many ways
+            except Exception:
                 pass
 
     def close(self) -> None:

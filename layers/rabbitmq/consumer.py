@@ -101,7 +101,11 @@ class Receiver:
 
     def _channel(self) -> Any:
         link = self._link
-        if self._consume is None or not self._consume.is_open or link.generation != self._generation:
+        if (
+            self._consume is None
+            or not self._consume.is_open
+            or link.generation != self._generation
+        ):
             self._forget_consumers()
             connection = link.connection
             try:
@@ -187,7 +191,7 @@ class Receiver:
         came (at once, or within ``timeout`` if ``block``)."""
         deadline = time.monotonic() + timeout
         with self.lock:
-            result, started = self._poll(names)
+            result, _ = self._poll(names)
             if result is not None or not block:
                 return result
         while not self._closed:
@@ -353,9 +357,9 @@ class Receiver:
                 channel.basic_nack(tag, requeue=True)
             consumer.pending.clear()
             channel.basic_cancel(consumer.tag)
-            tag = self._roster_tags.pop(consumer.name, None)
-            if tag is not None:
-                channel.basic_cancel(tag)
+            roster_tag = self._roster_tags.pop(consumer.name, None)
+            if roster_tag is not None:
+                channel.basic_cancel(roster_tag)
         except CHANNEL_ERRORS + CONNECTION_ERRORS:
             self._forget_consumers()
 
@@ -381,7 +385,7 @@ class Receiver:
                     continue
                 self._link.connection.process_data_events(0)
                 self.release_idle()
-            except Exception:  # noqa: S110 - the next receive reconnects and reports
+            except Exception:
                 self._forget_consumers()
             finally:
                 self.lock.release()

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from channels_core.exceptions import ChannelFull, ImproperlyConfigured
 from channels_core.inbox import ProcessInbox
-from channels_core.layer import BaseChannelLayer, RawReceived
+from channels_core.layer import RECEIVE_EXTENSIONS, BaseChannelLayer, RawReceived
 from channels_core.names import inbox_name
+from channels_core.options import Option, OptionTable, integer, number, optional, text
 from channels_core.session_store import SessionStore
 from channels_core.statistics import Statistics
 
@@ -31,6 +31,8 @@ from .consumer import Receiver
 
 #: AMQP's prefetch-count is a 16-bit field.
 MAX_PREFETCH = 65535
+#: Longest ``socket_timeout`` / ``connect_timeout`` (seconds).
+MAX_SOCKET_TIMEOUT = 3600.0
 #: Roster queues (``!`` memberships) live this long unused (milliseconds).
 ROSTER_EXPIRES_MS = 2 * 86400 * 1000
 #: The dead-letter queue keeps at most this many expired messages (oldest dropped first).
@@ -42,71 +44,78 @@ EVICTION_CHECK = 1.0
 IDLE_CHECK = 1.0
 
 
-def _positive_number(key: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ImproperlyConfigured(f"{key} must be a positive number, got {value!r}")
-    return float(value)
+def _pika_url_key(key: str) -> bool:
+    """Query options pika's URL parser reads itself (left in the URL for it)."""
+    return key in _PIKA_URL_KEYS
 
 
-def check_prefetch(value: object) -> int:
-    """The consumer prefetch: an int in 1..65535 (AMQP's 16-bit prefetch-count)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PREFETCH:
-        raise ImproperlyConfigured(
-            f"prefetch must be an int from 1 to {MAX_PREFETCH} (AMQP's prefetch-count is "
-            f"16 bits), got {value!r}"
-        )
-    return value
+_PIKA_URL_KEYS = frozenset(
+    (
+        "channel_max",
+        "client_properties",
+        "frame_max",
+        "locale",
+        "ssl_options",
+        "tcp_options",
+        "retry_delay",
+    )
+)
 
 
 class RabbitMQChannelLayer(BaseChannelLayer):
     """The channel-layer contract on RabbitMQ; see :mod:`layers.rabbitmq`."""
 
-    extensions: ClassVar[list[str]] = ["groups", "flush", "statistics", "asyncio", "async"]
-    url_options: ClassVar[Mapping[str, Callable[[str], Any]]] = {
-        "prefetch": int,
-        "heartbeat": int,
-        "socket_timeout": float,
-        "connect_timeout": float,
-        "queue_expires": float,
-    }
+    extensions: ClassVar[list[str]] = ["groups", "flush", "statistics", *RECEIVE_EXTENSIONS]
+    options: ClassVar[OptionTable] = BaseChannelLayer.options.extend(
+        Option("url", None, optional(text), doc="amqp:// or amqps:// connection string"),
+        Option(
+            "prefetch",
+            100,
+            integer(1, MAX_PREFETCH),
+            int,
+            "messages a consumer may hold unacknowledged (AMQP's 16-bit prefetch-count)",
+        ),
+        Option("heartbeat", 30, integer(0, 3600), int, "AMQP heartbeat seconds (0: none)"),
+        Option("socket_timeout", 3.0, number(maximum=MAX_SOCKET_TIMEOUT), float),
+        Option("connect_timeout", 3.0, number(maximum=MAX_SOCKET_TIMEOUT), float),
+        Option(
+            "queue_expires",
+            None,
+            optional(number()),
+            float,
+            "seconds an unused queue lives (default max(2 * expiry, group_expiry) + 60)",
+        ),
+        client_url_keys=_pika_url_key,
+    )
 
-    def __init__(
-        self,
-        url: str | None = None,
-        *,
-        prefetch: int = 100,
-        heartbeat: int = 30,
-        socket_timeout: float = 3.0,
-        connect_timeout: float = 3.0,
-        queue_expires: float | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(**options)
-        self.prefetch = check_prefetch(prefetch)
-        if isinstance(heartbeat, bool) or not isinstance(heartbeat, int) or heartbeat < 0:
-            raise ImproperlyConfigured(f"heartbeat must be an int >= 0, got {heartbeat!r}")
-        timeouts = {
-            key: _positive_number(key, value)
-            for key, value in (("socket_timeout", socket_timeout), ("connect_timeout", connect_timeout))
-        }
-        if queue_expires is None:
-            queue_expires = max(2 * self.expiry, self.group_expiry) + 60
-        self.queue_expires = _positive_number("queue_expires", queue_expires)
-        if self.queue_expires <= self.expiry:
+    url: str | None
+    prefetch: int
+    heartbeat: int
+    socket_timeout: float
+    connect_timeout: float
+    queue_expires: float | None
+
+    def __init__(self, url: str | None = None, **options: Any) -> None:
+        super().__init__(url=url, **options)
+        expires = self._queue_expires
+        if expires is None:
+            expires = max(2 * self.expiry, self.group_expiry) + 60
+        if expires <= self.expiry:
             raise ImproperlyConfigured(
-                f"queue_expires ({queue_expires!r}) must exceed expiry ({self.expiry!r}): "
-                "a queue must outlive its messages"
+                f"queue_expires must exceed expiry ({self.expiry!r}): a queue must outlive its "
+                f"messages, got {expires!r}"
             )
+        self._queue_expires: float = expires
         if len(self.prefix) > 100 or self.prefix.startswith("amq."):
             raise ImproperlyConfigured(
                 f"prefix {self.prefix!r}: at most 100 characters, not starting with 'amq.' "
                 "(RabbitMQ reserves it)"
             )
         self._params = connection_parameters(
-            url,
-            socket_timeout=timeouts["socket_timeout"],
-            connect_timeout=timeouts["connect_timeout"],
-            heartbeat=heartbeat,
+            self.url,
+            socket_timeout=self.socket_timeout,
+            connect_timeout=self.connect_timeout,
+            heartbeat=self.heartbeat,
         )
         self._ns = self.prefix.replace(":", "::") + ":"
         self._ledger = self._ns + "#ledger"
@@ -158,7 +167,7 @@ class RabbitMQChannelLayer(BaseChannelLayer):
             "x-max-length": self.capacity_for(inbox_name(name)),
             "x-overflow": "reject-publish",
             "x-message-ttl": self._expiry_ms,
-            "x-expires": int(self.queue_expires * 1000),
+            "x-expires": int(self._queue_expires * 1000),
             "x-dead-letter-exchange": self._dlx,
         }
 
@@ -196,20 +205,24 @@ class RabbitMQChannelLayer(BaseChannelLayer):
                 raise
             # Declared by a layer with other options: it keeps them until it is deleted.
             link.run(lambda ch: ch.queue_declare(queue, passive=True))
-        self._record(link, "q", queue, self.queue_expires + 60)
-        self._declared[queue] = now + self.queue_expires / 3
+        self._record(link, "q", queue, self._queue_expires + 60)
+        self._declared[queue] = now + self._queue_expires / 3
 
     def _declare_roster(self, channel: Any, roster: str) -> None:
         channel.queue_declare(roster, arguments={"x-expires": ROSTER_EXPIRES_MS})
 
     def _declare_ledger(self, channel: Any) -> None:
-        channel.queue_declare(self._ledger, arguments={"x-expires": int(self.queue_expires * 2000)})
+        channel.queue_declare(
+            self._ledger, arguments={"x-expires": int(self._queue_expires * 2000)}
+        )
 
     def _record(self, link: Link, kind: str, name: str, lapse: float, group: str = "") -> None:
         if not self._ledger_ready:
             link.run(self._declare_ledger)
             self._ledger_ready = True
-        ledger.append(link, self._ledger, ledger.encode(kind, name, group, lapse), self._declare_ledger)
+        ledger.append(
+            link, self._ledger, ledger.encode(kind, name, group, lapse), self._declare_ledger
+        )
 
     def _ensure_dead_letters(self, link: Link) -> None:
         """The prefix's dead-letter exchange and queue: messages that expire unread land
@@ -225,15 +238,15 @@ class RabbitMQChannelLayer(BaseChannelLayer):
                 arguments={
                     "x-max-length": DEAD_LETTER_LIMIT,
                     "x-message-ttl": int(self.group_expiry * 1000),
-                    "x-expires": int(self.queue_expires * 1000),
+                    "x-expires": int(self._queue_expires * 1000),
                 },
             )
             ch.queue_bind(self._dead, self._dlx)
 
         link.run(declare)
-        self._record(link, "q", self._dead, self.queue_expires + 60)
-        self._record(link, "x", self._dlx, self.queue_expires + 60)
-        self._dead_letter_ready = now + self.queue_expires / 3
+        self._record(link, "q", self._dead, self._queue_expires + 60)
+        self._record(link, "x", self._dlx, self._queue_expires + 60)
+        self._dead_letter_ready = now + self._queue_expires / 3
 
     # -- send -----------------------------------------------------------------------------------
 
@@ -438,11 +451,15 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         ledger.close_quietly(reading)
         queues = {r.name for r in records if r.kind == "q"} | {self._dead}
         exchanges = {r.name for r in records if r.kind == "x"} | {self._dlx}
-        for queue in sorted(queues):
-            link.run(lambda ch, q=queue: ch.queue_delete(q))
-        for exchange in sorted(exchanges):
-            link.run(lambda ch, x=exchange: ch.exchange_delete(x))
-        link.run(lambda ch: ch.queue_delete(self._ledger))
+
+        def delete(ch: Any) -> None:
+            for queue in sorted(queues):
+                ch.queue_delete(queue)
+            for exchange in sorted(exchanges):
+                ch.exchange_delete(exchange)
+            ch.queue_delete(self._ledger)
+
+        link.run(delete)
         self._declared.clear()
         self._recorded_exchanges.clear()
         self._dead_letter_ready = 0.0
@@ -510,11 +527,16 @@ class RabbitMQChannelLayer(BaseChannelLayer):
     def _close(self) -> None:
         self._receiver.close()
         link = getattr(self._links, "link", None) or Link(self._params)
-        try:  # this instance's inboxes: nobody else can ever receive them
+
+        def delete(ch: Any) -> None:
             for inbox in self._own_inboxes:
-                link.run(lambda ch, i=inbox: ch.queue_delete(self._queue(i)))
-                link.run(lambda ch, i=inbox: ch.queue_delete(self._roster(i)))
-        except Exception:  # noqa: S110 - best effort: they expire by themselves anyway
+                ch.queue_delete(self._queue(inbox))
+                ch.queue_delete(self._roster(inbox))
+
+        try:  # this instance's inboxes: nobody else can ever receive them
+            if self._own_inboxes:
+                link.run(delete)
+        except Exception:
             pass
         link.close()
         with self._links_lock:

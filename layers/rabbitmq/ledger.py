@@ -193,23 +193,9 @@ def read(link: Link, ledger: str, declare: Any) -> tuple[list[Record], Any]:
     pause = 0.01
     while True:
         channel = link.new_channel()
-        records: list[Record] = []
-        done = False
-
-        def collect(_ch: Any, method: Any, _props: Any, body: bytes) -> None:
-            nonlocal done
-            record = Record.parse(method.delivery_tag, body)
-            if record is None:
-                channel.basic_ack(method.delivery_tag)
-                return
-            if record.kind == "m" and record.name == token:
-                channel.basic_ack(method.delivery_tag)
-                done = True
-                return
-            records.append(record)
-
+        reader = _Reader(channel, token)
         try:
-            channel.basic_consume(ledger, collect, auto_ack=False, exclusive=True)
+            channel.basic_consume(ledger, reader.collect, auto_ack=False, exclusive=True)
         except CHANNEL_ERRORS as error:
             if reply_code(error) not in (ACCESS_REFUSED, RESOURCE_LOCKED):
                 raise
@@ -221,18 +207,38 @@ def read(link: Link, ledger: str, declare: Any) -> tuple[list[Record], Any]:
         except CONNECTION_ERRORS as error:
             raise link.failed(error) from None
         try:
-            while not done:
+            while not reader.done:
                 if time.monotonic() > deadline:
                     raise link.error(f"the ledger {ledger!r} did not return its end marker")
                 link.connection.process_data_events(0.05)
         except CONNECTION_ERRORS as error:
             raise link.failed(error) from None
-        return records, channel
+        return reader.records, channel
+
+
+class _Reader:
+    """Collects the records delivered to one ledger read, up to its own marker."""
+
+    def __init__(self, channel: Any, token: str) -> None:
+        self.channel = channel
+        self.token = token
+        self.records: list[Record] = []
+        self.done = False
+
+    def collect(self, _ch: Any, method: Any, _props: Any, body: bytes) -> None:
+        record = Record.parse(method.delivery_tag, body)
+        if record is None:  # not a record of ours: dropped
+            self.channel.basic_ack(method.delivery_tag)
+        elif record.kind == "m" and record.name == self.token:
+            self.channel.basic_ack(method.delivery_tag)
+            self.done = True
+        else:
+            self.records.append(record)
 
 
 def close_quietly(channel: Any) -> None:
     try:
         if channel.is_open:
             channel.close()
-    except Exception:  # noqa: S110 - the connection may be gone; the broker requeues anyway
+    except Exception:
         pass

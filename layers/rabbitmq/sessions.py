@@ -81,5 +81,5 @@ def _close(channel: Any) -> None:
     try:
         if channel.is_open:
             channel.close()
-    except Exception:  # noqa: S110 - the broker requeues on a lost channel anyway
+    except Exception:
         pass
