@@ -5,7 +5,7 @@ from __future__ import annotations
 import nox
 
 nox.options.sessions = ["lint", "tests"]
-BACKENDS = ["inmemory", "redis", "postgres", "kafka"]
+BACKENDS = ["inmemory", "redis", "postgres", "kafka", "rabbitmq"]
 
 
 @nox.session(python="3.11")

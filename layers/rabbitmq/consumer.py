@@ -215,8 +215,10 @@ class Receiver:
                 consumer.asked_at = now
                 consumers.append(consumer)
                 started = started or new
-            self._wait(0)
-            result = self._pick(consumers)
+            result = self._pick(consumers)  # what was pushed already: no I/O
+            if result is None:
+                self._wait(0)
+                result = self._pick(consumers)
             if result is not None or not barrier:
                 return result, started
             try:

@@ -97,7 +97,7 @@ class RabbitMQChannelLayer(BaseChannelLayer):
 
     def __init__(self, url: str | None = None, **options: Any) -> None:
         super().__init__(url=url, **options)
-        expires = self._queue_expires
+        expires = self.queue_expires
         if expires is None:
             expires = max(2 * self.expiry, self.group_expiry) + 60
         if expires <= self.expiry:
@@ -206,6 +206,10 @@ class RabbitMQChannelLayer(BaseChannelLayer):
             # Declared by a layer with other options: it keeps them until it is deleted.
             link.run(lambda ch: ch.queue_declare(queue, passive=True))
         self._record(link, "q", queue, self._queue_expires + 60)
+        if "!" in name:  # an inbox: its roster (the ! memberships its owner fans out to)
+            roster = self._roster(inbox_name(name))
+            link.run(lambda ch: self._declare_roster(ch, roster))
+            self._record(link, "q", roster, ROSTER_EXPIRES_MS / 1000 + 60)
         self._declared[queue] = now + self._queue_expires / 3
 
     def _declare_roster(self, channel: Any, roster: str) -> None:

@@ -1,0 +1,275 @@
+"""What is specific to the RabbitMQ layer, against the shared broker (unique prefixes)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from channels_core.exceptions import ImproperlyConfigured, LayerUnavailable
+from channels_core.loading import load_layer
+from layers.rabbitmq import RabbitMQChannelLayer
+from tests.factories import layer_factory
+from tests.layers import rabbitmq_helpers as helpers
+from tests.servers import free_port
+
+pytestmark = pytest.mark.rabbitmq
+
+Factory = Callable[..., RabbitMQChannelLayer]
+
+
+@pytest.fixture
+def make(rabbitmq_url: str, unique_prefix: str) -> Iterator[Factory]:
+    def build(**options: Any) -> RabbitMQChannelLayer:
+        return RabbitMQChannelLayer(rabbitmq_url, **options)
+
+    with layer_factory(build, unique_prefix) as factory:
+        yield factory
+
+
+# -- options ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [0, -1, 65536, 10**6, True, 1.5, "100"])
+def test_prefetch_out_of_range_is_refused_naming_the_option(value: object) -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"^prefetch .*65535"):
+        RabbitMQChannelLayer(prefetch=value)
+
+
+def test_prefetch_in_a_url_is_checked_too(rabbitmq_url: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"'prefetch'.*65535"):
+        load_layer(rabbitmq_url + "?prefetch=65536")
+    layer = load_layer(rabbitmq_url + "?prefetch=65535&heartbeat=10")
+    try:
+        assert isinstance(layer, RabbitMQChannelLayer)
+        assert layer.prefetch == 65535 and layer.heartbeat == 10
+    finally:
+        layer.close()
+
+
+def test_bad_options_are_refused_naming_them() -> None:
+    with pytest.raises(ImproperlyConfigured, match="not a RabbitMQ URL"):
+        RabbitMQChannelLayer("redis://127.0.0.1:6379/0")
+    with pytest.raises(ImproperlyConfigured, match="'bogus'"):
+        load_layer("amqp://guest:guest@127.0.0.1:5672/%2F?bogus=1")
+    with pytest.raises(ImproperlyConfigured, match="queue_expires must exceed expiry"):
+        RabbitMQChannelLayer(expiry=60, queue_expires=30)
+    with pytest.raises(ImproperlyConfigured, match=r"amq\."):
+        RabbitMQChannelLayer(prefix="amq.mine")
+
+
+def test_url_gives_credentials_vhost_and_tls() -> None:
+    layer = RabbitMQChannelLayer("amqps://user:secret@broker.example:5671/my-vhost")
+    try:
+        params = layer._params
+        assert (params.host, params.port, params.virtual_host) == (
+            "broker.example",
+            5671,
+            "my-vhost",
+        )
+        assert params.credentials.username == "user" and params.ssl_options is not None
+        assert "secret" not in repr(layer)
+    finally:
+        layer.close()
+
+
+@pytest.mark.timeout(30)
+def test_unreachable_broker_fails_fast_naming_host_and_port() -> None:
+    port = free_port()
+    layer = RabbitMQChannelLayer(f"amqp://guest:guest@127.0.0.1:{port}/%2F", connect_timeout=2)
+    try:
+        for call in (
+            lambda: layer.send("c", {}),
+            lambda: layer.receive(["c"]),
+            lambda: layer.group_add("g", "c"),
+            lambda: layer.flush(),
+        ):
+            started = time.monotonic()
+            with pytest.raises(LayerUnavailable, match=f"127.0.0.1:{port}"):
+                call()
+            assert time.monotonic() - started < 5
+    finally:
+        layer.close()
+
+
+# -- groups -----------------------------------------------------------------------------------
+
+
+def test_group_send_reaches_every_member_of_one_inbox_beyond_capacity(make: Factory) -> None:
+    """One entry per inbox: 300 ! members of one process, capacity 100, all get it."""
+    layer = make(capacity=100)
+    members = [layer.new_channel("fan!") for _ in range(300)]
+    for member in members:
+        layer.group_add("crowd", member)
+    layer.send_group("crowd", {"to": "all"})
+    inbox = members[0][: members[0].index("!") + 1]
+    got = []
+    while True:
+        channel, _ = layer.receive([inbox], block=True)
+        if channel is None:
+            break
+        got.append(channel)
+    assert sorted(got) == sorted(members)
+
+
+def test_a_discarded_process_member_gets_no_more_group_messages(make: Factory) -> None:
+    layer = make()
+    stay, leave = layer.new_channel("room!"), layer.new_channel("room!")
+    inbox = stay[: stay.index("!") + 1]
+    layer.group_add("room", stay)
+    layer.group_add("room", leave)
+    layer.group_discard("room", leave)
+    layer.send_group("room", {"n": 1})
+    assert layer.receive([inbox], block=True) == (stay, {"n": 1})
+    assert layer.receive([inbox]) == (None, None)
+
+
+def test_another_process_sees_group_members(make: Factory) -> None:
+    adder, reader = make(), make()
+    adder.group_add("shared", "one")
+    adder.group_add("shared", "two!x")
+    assert reader.group_channels("shared") == ["one", "two!x"]
+    reader.send_group("shared", {"hi": True})
+    assert adder.receive(["one"]) == ("one", {"hi": True})
+    assert adder.receive(["two!"]) == ("two!x", {"hi": True})
+
+
+# -- flush, cleanup -----------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_flush_removes_what_another_process_declared(
+    make: Factory, rabbitmq_url: str, unique_prefix: str
+) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    results = spawn.Queue()
+    child = spawn.Process(
+        target=helpers.child_populate, args=(rabbitmq_url, unique_prefix, results), daemon=True
+    )
+    child.start()
+    status, value = results.get(timeout=90)
+    child.join(30)
+    assert status == "ok", value
+    single, process = value
+    inbox = process[: process.index("!") + 1]
+    ns = unique_prefix + ":"
+    declared = [ns + "child.plain", ns + single, ns + inbox, ns + "hand!"]
+    assert all(helpers.queue_exists(rabbitmq_url, queue) for queue in declared)
+    assert helpers.exchange_exists(rabbitmq_url, ns + "#g.child.room")
+
+    flusher = make()  # a fresh object that never touched any of them
+    flusher.flush()
+    for queue in [*declared, ns + "#ledger", ns + "#roster.hand!", ns + "#expired"]:
+        assert not helpers.queue_exists(rabbitmq_url, queue), f"{queue} survived flush"
+    assert not helpers.exchange_exists(rabbitmq_url, ns + "#g.child.room")
+    assert flusher.group_channels("child.room") == []
+    assert flusher.receive(["child.plain", single, "hand!"]) == (None, None)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_no_queue_leaks_after_many_new_channel_and_close_cycles(
+    rabbitmq_url: str, unique_prefix: str
+) -> None:
+    for cycle in range(30):
+        with RabbitMQChannelLayer(rabbitmq_url, prefix=unique_prefix) as layer:
+            process = layer.new_channel("cycle!")
+            layer.send(process, {"cycle": cycle})
+            assert layer.receive([process[: process.index("!") + 1]], block=True)[0] == process
+    with RabbitMQChannelLayer(rabbitmq_url, prefix=unique_prefix) as layer:
+        layer.send("plain", {})
+        layer.flush()
+    assert helpers.listed_queues(unique_prefix) == []
+
+
+# -- concurrency ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_four_receiver_processes_no_duplicate_and_no_loss(
+    make: Factory, rabbitmq_url: str, unique_prefix: str
+) -> None:
+    count = 2000
+    sender = make(capacity=count + 10)
+    sender.send("work", {"i": -1})  # declares the queue with room for everything
+    assert sender.receive(["work"])[1] == {"i": -1}
+    spawn = multiprocessing.get_context("spawn")
+    start, results = spawn.Event(), spawn.Queue()
+    children = [
+        spawn.Process(
+            target=helpers.child_receive,
+            args=(rabbitmq_url, unique_prefix, "work", start, results, 5.0),
+            daemon=True,
+        )
+        for _ in range(4)
+    ]
+    for child in children:
+        child.start()
+    try:
+        for index in range(count):
+            sender.send("work", {"i": index})
+        start.set()
+        got: list[int] = []
+        shares = []
+        for _ in children:
+            status, value = results.get(timeout=200)
+            assert status == "ok", value
+            got.extend(value)
+            shares.append(len(value))
+    finally:
+        for child in children:
+            child.join(20)
+            if child.is_alive():
+                child.kill()
+    counts = Counter(got)
+    assert [i for i, n in counts.items() if n > 1] == [], "delivered twice"
+    assert sorted(set(range(count)) - set(counts)) == [], "lost"
+    assert sum(1 for share in shares if share) >= 2, f"one receiver took all: {shares}"
+
+
+def test_prefetched_messages_go_back_when_a_receiver_closes(make: Factory) -> None:
+    first, second = make(prefetch=50), make()
+    for index in range(20):
+        first.send("handoff", {"i": index})
+    assert first.receive(["handoff"]) == ("handoff", {"i": 0})  # the rest is pushed to it
+    first.close()
+    got = []
+    while True:
+        channel, message = second.receive(["handoff"], block=True)
+        if channel is None:
+            break
+        got.append(message["i"])
+    assert got == list(range(1, 20))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_heartbeats_flow_while_the_application_works_between_receives(make: Factory) -> None:
+    layer = make(heartbeat=1)
+    layer.send("busy", {"n": 1})
+    assert layer.receive(["busy"]) == ("busy", {"n": 1})
+    generation = layer._receiver._link.generation
+    time.sleep(5)  # "user code": no call into the layer; the broker would drop a silent peer
+    layer.send("busy", {"n": 2})
+    assert layer.receive(["busy"], block=True) == ("busy", {"n": 2})
+    assert layer._receiver._link.generation == generation, "the connection was lost"
+
+
+# -- sessions ---------------------------------------------------------------------------------
+
+
+def test_session_store_round_trip_and_shared_between_objects(make: Factory) -> None:
+    first, second = make(), make()
+    store = first.session_store()
+    assert store.load("abc") is None
+    store.save("abc", {"user": 1, "data": b"\x00"}, ttl=60)
+    store.save("abc", {"user": 2}, ttl=60)
+    assert store.load("abc") == {"user": 2}
+    assert second.session_store().load("abc") == {"user": 2}
+    store.delete("abc")
+    assert second.session_store().load("abc") is None
