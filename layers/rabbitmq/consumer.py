@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels_core.inbox import ProcessInbox
+from channels_core.inbox import ProcessInbox, entry_address
 
 from . import ledger
 from .connection import CHANNEL_ERRORS, CONNECTION_ERRORS, NOT_FOUND, Link, reply_code
@@ -47,9 +47,9 @@ RawReceived = tuple[str, bytes] | None
 STEP = 0.05
 #: A consumer whose queue nobody asked for this long is cancelled (its prefetched, not
 #: handed out messages return to the queue for other receivers).
-CONSUMER_IDLE = 2.0
+CONSUMER_IDLE = 0.5
 #: How often the pump thread services the connection when nobody receives.
-PUMP_INTERVAL = 0.2
+PUMP_INTERVAL = 0.1
 
 
 @dataclass
@@ -72,6 +72,7 @@ class Receiver:
         prefetch: int,
         inbox: ProcessInbox,
         expiry: float,
+        capacity_for: Callable[[str], int],
         queue_of: Callable[[str], str],
         roster_of: Callable[[str], str],
         declare: Callable[[Link, str, str, bool], None],
@@ -85,6 +86,7 @@ class Receiver:
         self._roster_of = roster_of
         self._declare = declare
         self._declare_roster = declare_roster
+        self._capacity_for = capacity_for
         self.lock = threading.RLock()
         self._consume: Any = None
         self._generation = -1
@@ -137,27 +139,44 @@ class Receiver:
             if tag == method.method.consumer_tag:
                 del self._roster_tags[inbox]
 
-    def _subscribe(self, name: str) -> tuple[Consumer, bool]:
+    def _subscribe(self, name: str) -> tuple[Consumer | None, bool]:
+        """The consumer of ``name``'s queue, started if needed; None for an inbox whose
+        process buffers are full as a whole (its entries stay on the broker meanwhile)."""
         consumer = self._consumers.get(name)
+        inbox = name[-1] == "!"
+        if inbox and not self._inbox.room(name):
+            if consumer is not None:
+                self._cancel(consumer)
+            return None, False
         if consumer is not None:
             return consumer, False
         channel = self._channel()
         queue = self._queue_of(name)
-        self._declare(self._link, queue, name, True)  # it may have been deleted meanwhile
-        consumer = Consumer(queue, name)
-        inbox = name[-1] == "!"
-        if inbox and name not in self._roster_tags:
-            self._declare_roster(channel, self._roster_of(name))
-            self._roster_tags[name] = channel.basic_consume(
-                self._roster_of(name), self._roster_callback(name), auto_ack=True
-            )
-        try:
-            consumer.tag = channel.basic_consume(queue, self._callback(consumer), auto_ack=False)
-        except CHANNEL_ERRORS as error:
-            self._forget_consumers()
-            if reply_code(error) == NOT_FOUND:  # deleted between declare and consume
-                raise self._link.error(f"queue {queue!r} vanished while subscribing") from None
-            raise
+        for attempt in (0, 1):
+            self._declare(self._link, queue, name, bool(attempt))
+            consumer = Consumer(queue, name)
+            try:
+                if inbox and name not in self._roster_tags:
+                    self._declare_roster(channel, self._roster_of(name))
+                    self._roster_tags[name] = channel.basic_consume(
+                        self._roster_of(name), self._roster_callback(name), auto_ack=True
+                    )
+                # Never more pushed to this process than the channel's capacity.
+                channel.basic_qos(prefetch_count=min(self._prefetch, self._capacity_for(name)))
+                consumer.tag = channel.basic_consume(
+                    queue, self._callback(consumer), auto_ack=False
+                )
+            except CHANNEL_ERRORS as error:
+                self._forget_consumers()
+                if reply_code(error) == NOT_FOUND and not attempt:
+                    channel = self._channel()  # deleted since we declared it: declare again
+                    continue
+                raise
+            except CONNECTION_ERRORS as error:
+                self._forget_consumers()
+                raise self._link.failed(error) from None
+            break
+        assert consumer is not None
         self._consumers[name] = consumer
         self._by_tag[consumer.tag] = consumer
         return consumer, True
@@ -192,6 +211,8 @@ class Receiver:
         deadline = time.monotonic() + timeout
         with self.lock:
             result, _ = self._poll(names)
+            if not block:
+                self._release_emptied(names)
             if result is not None or not block:
                 return result
         while not self._closed:
@@ -210,11 +231,19 @@ class Receiver:
         for attempt in (0, 1):
             consumers = []
             started = False
+            local: list[str] = []  # full inboxes: served from the process buffers only
             for name in names:
                 consumer, new = self._subscribe(name)
+                if consumer is None:
+                    local.append(name)
+                    continue
                 consumer.asked_at = now
                 consumers.append(consumer)
                 started = started or new
+            for name in local:
+                taken = self._inbox.take(name)
+                if taken is not None:
+                    return taken, started
             result = self._pick(consumers)  # what was pushed already: no I/O
             if result is None:
                 self._wait(0)
@@ -267,11 +296,16 @@ class Receiver:
             raise self._link.failed(error) from None
 
     def _drain(self, consumer: Consumer) -> None:
-        """Move an inbox's pushed deliveries into the process buffers (acknowledging each)."""
+        """Move an inbox's pushed deliveries into the process buffers (acknowledging each),
+        unless those buffers are full as a whole: then the deliveries stay unacknowledged,
+        the prefetch window closes, and the inbox fills on the broker (``ChannelFull`` for
+        senders)."""
+        if not self._inbox.room(consumer.name):
+            return
         if any(kind and kind[0] == "#" for _, kind, _, _ in consumer.pending):
             self._roster_barrier(consumer.name)
         now = time.time()
-        items: list[tuple[str, bytes, float]] = []
+        entries: list[tuple[str, bytes, float]] = []
         pending = consumer.pending
         tags: list[int] = []
         while pending:
@@ -280,23 +314,23 @@ class Receiver:
             expires_at = (stamp / 1000 if stamp else now) + self._expiry
             if not kind:
                 continue
-            if kind[0] == "#":
+            if kind[0] == "#":  # a group entry: for this inbox's members of the group
                 members = self._rosters.get(consumer.name, {}).get(kind[1:], {})
                 for full, lapse_at in list(members.items()):
-                    if lapse_at > now:
-                        items.append((full, body, expires_at))
-                    else:
+                    if lapse_at <= now:
                         del members[full]
-            elif "!" in kind:
-                items.append((kind, body, expires_at))
+                if members:
+                    entries.append((entry_address(list(members)), body, expires_at))
+            elif kind.startswith(consumer.name) and len(kind) > len(consumer.name):
+                entries.append((kind, body, expires_at))
         try:
             for tag in tags:  # one by one: other consumers of the channel hold lower tags
                 self._consume.basic_ack(tag)
         except CONNECTION_ERRORS as error:
             self._forget_consumers()
             raise self._link.failed(error) from None
-        if items:
-            self._inbox.put_many(items)
+        if entries:
+            self._inbox.put_many(entries)
 
     def _roster_barrier(self, inbox: str) -> None:
         """Make sure every roster record enqueued before now has arrived."""
@@ -311,13 +345,11 @@ class Receiver:
     # -- counting and housekeeping ------------------------------------------------------------
 
     def local_pending(self, name: str) -> int:
-        """Messages pushed to this process for ``name`` and not handed out yet."""
+        """Messages (inbox entries) pushed to this process for ``name`` and not yet handed
+        out or drained into the process buffers."""
         with self.lock:
             consumer = self._consumers.get(name)
-            held = len(consumer.pending) if consumer is not None else 0
-            if name[-1] == "!":
-                return held + self._inbox.pending(name)
-            return held
+            return len(consumer.pending) if consumer is not None else 0
 
     def consuming(self, name: str) -> bool:
         return name in self._consumers
@@ -337,6 +369,14 @@ class Receiver:
                 self._wait(0)
                 return count
         return -1
+
+    def _release_emptied(self, names: list[str]) -> None:
+        """After a non-blocking receive: cancel the consumers of ``names`` that hold nothing,
+        so that what is sent next stays visible to every process, not pushed here."""
+        for name in names:
+            consumer = self._consumers.get(name)
+            if consumer is not None and not consumer.pending:
+                self._cancel(consumer)
 
     def release_idle(self, idle: float = CONSUMER_IDLE) -> None:
         """Cancel consumers nobody asked for in ``idle`` seconds; their pushed messages go

@@ -143,12 +143,12 @@ class RabbitMQChannelLayer(BaseChannelLayer):
             prefetch=self.prefetch,
             inbox=self._inbox,
             expiry=self.expiry,
+            capacity_for=self.capacity_for,
             queue_of=self._queue,
             roster_of=self._roster,
             declare=self._ensure_queue,
             declare_roster=self._declare_roster,
         )
-        self._next_sweep = 0.0
 
     # -- names ----------------------------------------------------------------------------------
 
@@ -286,12 +286,7 @@ class RabbitMQChannelLayer(BaseChannelLayer):
 
     def _evict_local_expired(self) -> None:
         """``!`` messages that expired in this process's buffers evict their channels."""
-        now = time.monotonic()
-        if now < self._next_sweep:
-            return
-        self._next_sweep = now + EVICTION_CHECK
-        self._inbox.sweep()
-        names = self._inbox.take_expired_channels()
+        names = self._inbox.expired_channels()
         if names:
             link = self._link()
             for name in names:
@@ -372,22 +367,29 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         if now >= self._group_due or (now >= self._eviction_check and self._has_dead_letters(link)):
             self._housekeeping(link)
         props = properties(type="#" + group, timestamp=int(time.time() * 1000))
+        full: set[str] = set()
         try:
             link.run(lambda ch: ch.basic_publish(self._exchange(group), "", payload, props))
         except Nacked:  # one member (or more) is full: the others got it
-            self._count_full_members(link, group)
+            full = self._full_queues(link, group)
         except CHANNEL_ERRORS as error:
             if reply_code(error) != NOT_FOUND:
                 raise
-            # no exchange: the group has no member
+            return  # no exchange: the group has no member
+        sent, refused = self._sent, self._full
+        for member in self._members.get(group, ()):
+            queue = self._queue(member)
+            counter = refused if queue in full else sent
+            counter[queue] = counter.get(queue, 0) + 1
 
-    def _count_full_members(self, link: Link, group: str, limit: int = 256) -> None:
+    def _full_queues(self, link: Link, group: str, limit: int = 256) -> set[str]:
+        """The queues of ``group``'s known members that are at capacity (after a nack)."""
         queues = {self._queue(member) for member in self._members.get(group, {})}
-        for queue in list(queues)[:limit]:
-            count = self._ready(link, queue)
-            name = queue[len(self._ns) :]
-            if count >= self.capacity_for(name):
-                self._full[queue] = self._full.get(queue, 0) + 1
+        return {
+            queue
+            for queue in sorted(queues)[:limit]
+            if self._ready(link, queue) >= self.capacity_for(queue[len(self._ns) :])
+        }
 
     def _has_dead_letters(self, link: Link) -> bool:
         self._eviction_check = time.monotonic() + EVICTION_CHECK
@@ -498,29 +500,29 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         queues = {r.name for r in records if r.kind == "q"}
         queues = {q for q in queues if "#" not in q[len(self._ns) :]}
         pending = sum(self._pending(link, queue) for queue in sorted(queues))
-        return {
+        statistics: Statistics = {
             "messages_count": sum(self._sent.values()),
             "messages_pending": pending,
             "messages_max_age": 0.0,
-            "channel_full_count": sum(self._full.values()) + self._inbox.dropped,
+            "channel_full_count": sum(self._full.values()),
         }
+        return self._inbox.add_to_global(statistics)
 
     def _channel_statistics(self, channel: str) -> Statistics:
         link = self._link()
         queue = self._queue(channel)
-        pending = self._pending(link, queue)
-        dropped = self._inbox.dropped_for(inbox_name(channel)) if "!" in channel else 0
-        return {
+        statistics: Statistics = {
             "messages_count": self._sent.get(queue, 0),
-            "messages_pending": pending,
+            "messages_pending": self._pending(link, queue),
             "messages_max_age": 0.0,
-            "channel_full_count": self._full.get(queue, 0) + dropped,
+            "channel_full_count": self._full.get(queue, 0),
         }
+        return self._inbox.add_to_channel(channel, statistics)
 
     def _make_session_store(self) -> SessionStore:
         from .sessions import RabbitMQSessionStore
 
-        return RabbitMQSessionStore(self._link, self._ns + "#s.", self._record)
+        return RabbitMQSessionStore(self._link, self._ns + "#s.", self._record, self.cipher)
 
     def new_channel(self, pattern: str) -> str:
         name = super().new_channel(pattern)

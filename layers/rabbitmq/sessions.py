@@ -5,7 +5,8 @@ A session ``key`` lives in the queue ``<prefix>:#s.<key>``, declared with ``x-ma
 session's TTL, so an abandoned session's queue is deleted by the broker itself. ``load``
 takes the value with ``basic.get`` and returns it to the queue by closing its channel
 unacknowledged (a concurrent ``load`` in that instant sees no session). Values use the
-message wire format (msgpack; never pickle). Every session queue is recorded in the
+message wire format (msgpack; never pickle), encrypted when the layer has
+``symmetric_encryption_keys``. Every session queue is recorded in the
 prefix's ledger, so ``flush`` deletes them too.
 """
 
@@ -31,10 +32,12 @@ class RabbitMQSessionStore(SessionStore):
         link: Callable[[], Link],
         namespace: str,
         record: Callable[..., None],
+        cipher: Any = None,
     ) -> None:
         self._link = link
         self._namespace = namespace
         self._record = record
+        self._cipher = cipher
 
     def _queue(self, key: str) -> str:
         if not isinstance(key, str) or not key:
@@ -55,11 +58,15 @@ class RabbitMQSessionStore(SessionStore):
             _close(channel)  # unacknowledged: the value goes back to its queue
         if method is None:
             return None
+        if self._cipher is not None:
+            body = self._cipher.decrypt(body)
         return codec.decode(body)
 
     def save(self, key: str, data: SessionData, ttl: float) -> None:
         queue = self._queue(key)
         payload = codec.encode(data, SESSION_SIZE_LIMIT)
+        if self._cipher is not None:
+            payload = self._cipher.encrypt(payload)
         link = self._link()
         arguments = {"x-max-length": 1, "x-expires": max(1, int(ttl * 1000))}
         try:

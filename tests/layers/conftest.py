@@ -14,10 +14,10 @@ from tests.factories import layer_factory
 Factory = Callable[..., BaseChannelLayer]
 
 
-@pytest.fixture(params=["inmemory", "redis", "postgres"])
+@pytest.fixture(params=["inmemory", "redis", "postgres", "rabbitmq"])
 def every_backend(request: pytest.FixtureRequest, unique_prefix: str) -> Iterator[Factory]:
-    """``factory(**options)`` building layers of one backend (in-memory, Redis, Postgres in
-    turn) under the test's prefix; flushed and closed afterwards."""
+    """``factory(**options)`` building layers of one backend (in-memory, Redis, Postgres,
+    RabbitMQ in turn) under the test's prefix; flushed and closed afterwards."""
     build: Callable[..., Any]
     if request.param == "inmemory":
         build = InMemoryChannelLayer
@@ -28,6 +28,13 @@ def every_backend(request: pytest.FixtureRequest, unique_prefix: str) -> Iterato
 
         def build(**options: Any) -> Any:
             return RedisChannelLayer(url, **options)
+    elif request.param == "rabbitmq":
+        from layers.rabbitmq import RabbitMQChannelLayer
+
+        url = request.getfixturevalue("rabbitmq_url")
+
+        def build(**options: Any) -> Any:
+            return RabbitMQChannelLayer(url, **options)
     else:
         from layers.postgres import PostgresChannelLayer
 
