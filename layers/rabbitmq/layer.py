@@ -77,7 +77,7 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         ),
         Option("heartbeat", 30, integer(0, 3600), int, "AMQP heartbeat seconds (0: none)"),
         Option("socket_timeout", 3.0, number(maximum=MAX_SOCKET_TIMEOUT), float),
-        Option("connect_timeout", 3.0, number(maximum=MAX_SOCKET_TIMEOUT), float),
+        Option("connect_timeout", 10.0, number(maximum=MAX_SOCKET_TIMEOUT), float),
         Option(
             "queue_expires",
             None,
