@@ -13,20 +13,26 @@ This is the only module that knows pika's exception classes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
-from channels_core.exceptions import ImproperlyConfigured, LayerUnavailable
+from channels_core.exceptions import ImproperlyConfigured, LayerUnavailable, OutcomeUnknown
 from channels_core.retry import Backoff, unavailable
 from channels_core.urls import redact
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 T = TypeVar("T")
+
+
+class CallTimeout(pika.exceptions.AMQPConnectionError):
+    """The broker did not answer within ``socket_timeout``: the connection is dropped."""
+
 
 #: Errors that mean the connection is gone (the broker restarted, the network failed...).
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -97,8 +103,11 @@ def reply_code(error: BaseException) -> int | None:
 class Link:
     """One connection and one confirm-mode channel; one thread at a time."""
 
-    def __init__(self, params: pika.ConnectionParameters, *, confirm: bool = True) -> None:
+    def __init__(
+        self, params: pika.ConnectionParameters, *, confirm: bool = True, timeout: float = 3.0
+    ) -> None:
         self.params = params
+        self.timeout = timeout
         self.host, self.port = where(params)
         self._confirm = confirm
         self._connection: pika.BlockingConnection | None = None
@@ -174,13 +183,52 @@ class Link:
         self._drop()
         return self.error(error)
 
-    def run(self, action: Callable[[BlockingChannel], T]) -> T:
-        """``action(channel)``, mapping a lost connection to ``LayerUnavailable``. Channel
-        errors propagate (the channel is reopened on next use)."""
+    def run(self, action: Callable[[BlockingChannel], T], *, applies: bool = False) -> T:
+        """``action(channel)`` within ``timeout`` seconds. A lost connection or a broker that
+        does not answer in time drops the connection and raises ``LayerUnavailable`` naming
+        host and port; ``OutcomeUnknown`` instead when ``applies`` (the action sends a command
+        the broker may have applied: a publish) and the connection was up. Channel errors
+        propagate (the channel is reopened on next use)."""
+        channel = self.channel
         try:
-            return action(self.channel)
+            with self.deadline():
+                return action(channel)
         except CONNECTION_ERRORS as error:
+            if applies:
+                raise self.unknown(error) from None
             raise self.failed(error) from None
+
+    @contextmanager
+    def deadline(self, seconds: float | None = None) -> Iterator[None]:
+        """Bound what runs inside to ``seconds`` (default ``timeout``): past it, the stream is
+        terminated, so a blocked pika call raises instead of waiting forever (a stalled
+        network, a hung broker). pika has no per-call timeout: this is the one place that
+        uses its connection internals (the timer and stream termination its own heartbeat
+        checker uses)."""
+        connection = self._connection
+        if connection is None:
+            yield
+            return
+        impl = connection._impl
+        limit = self.timeout if seconds is None else seconds
+
+        def expire() -> None:
+            impl._terminate_stream(CallTimeout(f"no answer within {limit:g} s"))
+
+        handle = impl._adapter_call_later(limit, expire)
+        try:
+            yield
+        finally:
+            impl._adapter_remove_timeout(handle)
+
+    def unknown(self, error: BaseException) -> OutcomeUnknown:
+        """The connection failed after a command was sent: it may have been applied."""
+        self._drop()
+        where = f"{self.host}:{self.port}"
+        return OutcomeUnknown(
+            f"RabbitMQ at {where}: the outcome is unknown, the connection failed after the "
+            f"command was sent ({type(error).__name__}: {error})"
+        )
 
     def check(self) -> None:
         """Notice a connection the broker closed while this link was idle (no blocking)."""

@@ -156,16 +156,8 @@ class Receiver:
             self._declare(self._link, queue, name, bool(attempt))
             consumer = Consumer(queue, name)
             try:
-                if inbox and name not in self._roster_tags:
-                    self._declare_roster(channel, self._roster_of(name))
-                    self._roster_tags[name] = channel.basic_consume(
-                        self._roster_of(name), self._roster_callback(name), auto_ack=True
-                    )
-                # Never more pushed to this process than the channel's capacity.
-                channel.basic_qos(prefetch_count=min(self._prefetch, self._capacity_for(name)))
-                consumer.tag = channel.basic_consume(
-                    queue, self._callback(consumer), auto_ack=False
-                )
+                with self._link.deadline():
+                    self._start(channel, consumer, inbox)
             except CHANNEL_ERRORS as error:
                 self._forget_consumers()
                 if reply_code(error) == NOT_FOUND and not attempt:
@@ -180,6 +172,19 @@ class Receiver:
         self._consumers[name] = consumer
         self._by_tag[consumer.tag] = consumer
         return consumer, True
+
+    def _start(self, channel: Any, consumer: Consumer, inbox: bool) -> None:
+        name = consumer.name
+        if inbox and name not in self._roster_tags:
+            self._declare_roster(channel, self._roster_of(name))
+            self._roster_tags[name] = channel.basic_consume(
+                self._roster_of(name), self._roster_callback(name), auto_ack=True
+            )
+        # Never more pushed to this process than the channel's capacity.
+        channel.basic_qos(prefetch_count=min(self._prefetch, self._capacity_for(name)))
+        consumer.tag = channel.basic_consume(
+            consumer.queue, self._callback(consumer), auto_ack=False
+        )
 
     def _callback(self, consumer: Consumer) -> Callable[..., None]:
         pending = consumer.pending
@@ -252,8 +257,9 @@ class Receiver:
                 return result, started
             try:
                 channel = self._channel()
-                for consumer in consumers:
-                    channel.queue_declare(consumer.queue, passive=True)
+                with self._link.deadline():
+                    for consumer in consumers:
+                        channel.queue_declare(consumer.queue, passive=True)
             except CHANNEL_ERRORS as error:
                 # The broker closed the channel (and requeued what it had pushed on it).
                 self._forget_consumers()
@@ -291,9 +297,9 @@ class Receiver:
     def _ack(self, tag: int) -> None:
         try:
             self._consume.basic_ack(tag)
-        except CONNECTION_ERRORS as error:
+        except CONNECTION_ERRORS as error:  # the broker may have taken the ack: maybe lost
             self._forget_consumers()
-            raise self._link.failed(error) from None
+            raise self._link.unknown(error) from None
 
     def _drain(self, consumer: Consumer) -> None:
         """Move an inbox's pushed deliveries into the process buffers (acknowledging each),
@@ -326,9 +332,9 @@ class Receiver:
         try:
             for tag in tags:  # one by one: other consumers of the channel hold lower tags
                 self._consume.basic_ack(tag)
-        except CONNECTION_ERRORS as error:
+        except CONNECTION_ERRORS as error:  # some acks may have reached the broker
             self._forget_consumers()
-            raise self._link.failed(error) from None
+            raise self._link.unknown(error) from None
         if entries:
             self._inbox.put_many(entries)
 
@@ -336,10 +342,14 @@ class Receiver:
         """Make sure every roster record enqueued before now has arrived."""
         channel = self._channel()
         try:
-            self._declare_roster(channel, self._roster_of(inbox))
+            with self._link.deadline():
+                self._declare_roster(channel, self._roster_of(inbox))
         except CHANNEL_ERRORS:
             self._forget_consumers()
             raise
+        except CONNECTION_ERRORS as error:
+            self._forget_consumers()
+            raise self._link.failed(error) from None
         self._wait(0)
 
     # -- counting and housekeeping ------------------------------------------------------------
@@ -362,10 +372,15 @@ class Receiver:
             if name in self._consumers:
                 channel = self._channel()
                 try:
-                    count = int(channel.queue_declare(queue, passive=True).method.message_count)
+                    with self._link.deadline():
+                        reply = channel.queue_declare(queue, passive=True)
+                    count = int(reply.method.message_count)
                 except CHANNEL_ERRORS:
                     self._forget_consumers()
                     return 0
+                except CONNECTION_ERRORS as error:
+                    self._forget_consumers()
+                    raise self._link.failed(error) from None
                 self._wait(0)
                 return count
         return -1

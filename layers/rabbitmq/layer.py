@@ -139,7 +139,7 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         self._own_inboxes: set[str] = set()
         self._inbox = ProcessInbox(self.capacity_for)
         self._receiver = Receiver(
-            Link(self._params),
+            Link(self._params, timeout=self.socket_timeout),
             prefetch=self.prefetch,
             inbox=self._inbox,
             expiry=self.expiry,
@@ -178,7 +178,7 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         link: Link | None = getattr(self._links, "link", None)
         if link is None:
             self._check_open()
-            link = Link(self._params)
+            link = Link(self._params, timeout=self.socket_timeout)
             self._links.link = link
             self._links.used = 0.0
             with self._links_lock:
@@ -255,7 +255,9 @@ class RabbitMQChannelLayer(BaseChannelLayer):
     # -- send -----------------------------------------------------------------------------------
 
     def _publish(self, link: Link, exchange: str, queue: str, body: bytes, props: Any) -> None:
-        link.run(lambda ch: ch.basic_publish(exchange, queue, body, props, mandatory=True))
+        link.run(
+            lambda ch: ch.basic_publish(exchange, queue, body, props, mandatory=True), applies=True
+        )
 
     def _send(self, channel: str, payload: bytes) -> None:
         link = self._link()
@@ -369,7 +371,10 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         props = properties(type="#" + group, timestamp=int(time.time() * 1000))
         full: set[str] = set()
         try:
-            link.run(lambda ch: ch.basic_publish(self._exchange(group), "", payload, props))
+            link.run(
+                lambda ch: ch.basic_publish(self._exchange(group), "", payload, props),
+                applies=True,
+            )
         except Nacked:  # one member (or more) is full: the others got it
             full = self._full_queues(link, group)
         except CHANNEL_ERRORS as error:

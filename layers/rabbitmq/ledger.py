@@ -175,10 +175,10 @@ def append(link: Link, ledger: str, body: bytes, declare: Any) -> None:
         )
 
     try:
-        link.run(publish)
+        link.run(publish, applies=True)
     except Unroutable:
         link.run(declare)
-        link.run(publish)
+        link.run(publish, applies=True)
 
 
 def read(link: Link, ledger: str, declare: Any) -> tuple[list[Record], Any]:
@@ -195,7 +195,8 @@ def read(link: Link, ledger: str, declare: Any) -> tuple[list[Record], Any]:
         channel = link.new_channel()
         reader = _Reader(channel, token)
         try:
-            channel.basic_consume(ledger, reader.collect, auto_ack=False, exclusive=True)
+            with link.deadline():
+                channel.basic_consume(ledger, reader.collect, auto_ack=False, exclusive=True)
         except CHANNEL_ERRORS as error:
             if reply_code(error) not in (ACCESS_REFUSED, RESOURCE_LOCKED):
                 raise
