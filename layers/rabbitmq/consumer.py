@@ -215,7 +215,8 @@ class Receiver:
         came (at once, or within ``timeout`` if ``block``)."""
         deadline = time.monotonic() + timeout
         with self.lock:
-            result, _ = self._poll(names)
+            # A blocking take needs no round trip to be sure: it waits for pushes anyway.
+            result, _ = self._poll(names, barrier=not block)
             if not block:
                 self._release_emptied(names)
             if result is not None or not block:
