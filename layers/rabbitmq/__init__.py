@@ -75,7 +75,7 @@ Options (besides the common ``expiry`` (60), ``group_expiry`` (86400), ``capacit
     ``prefetch`` (100): messages one consumer may hold unacknowledged, 1 to 65535 (AMQP's
         prefetch-count is 16 bits; a larger value is refused naming ``prefetch``).
     ``heartbeat`` (30): AMQP heartbeat in seconds (0 disables).
-    ``socket_timeout`` (3.0), ``connect_timeout`` (10.0): seconds; bound how long a call to an
+    ``socket_timeout`` (5.0), ``connect_timeout`` (10.0): seconds; bound how long a call to an
         unreachable broker takes before ``LayerUnavailable``.
     ``queue_expires`` (``max(2 * expiry, group_expiry) + 60``): seconds an unused queue lives
         (``x-expires``); must exceed ``expiry``.

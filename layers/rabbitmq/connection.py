@@ -104,7 +104,7 @@ class Link:
     """One connection and one confirm-mode channel; one thread at a time."""
 
     def __init__(
-        self, params: pika.ConnectionParameters, *, confirm: bool = True, timeout: float = 3.0
+        self, params: pika.ConnectionParameters, *, confirm: bool = True, timeout: float = 5.0
     ) -> None:
         self.params = params
         self.timeout = timeout

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from functools import partial
 from typing import Any, ClassVar
 
 from channels_core.exceptions import ChannelFull, ImproperlyConfigured
@@ -62,6 +63,14 @@ _PIKA_URL_KEYS = frozenset(
 )
 
 
+def _delete_queue(channel: Any, queue: str) -> None:
+    channel.queue_delete(queue)
+
+
+def _delete_exchange(channel: Any, exchange: str) -> None:
+    channel.exchange_delete(exchange)
+
+
 class RabbitMQChannelLayer(BaseChannelLayer):
     """The channel-layer contract on RabbitMQ; see :mod:`layers.rabbitmq`."""
 
@@ -76,7 +85,7 @@ class RabbitMQChannelLayer(BaseChannelLayer):
             "messages a consumer may hold unacknowledged (AMQP's 16-bit prefetch-count)",
         ),
         Option("heartbeat", 30, integer(0, 3600), int, "AMQP heartbeat seconds (0: none)"),
-        Option("socket_timeout", 3.0, number(maximum=MAX_SOCKET_TIMEOUT), float),
+        Option("socket_timeout", 5.0, number(maximum=MAX_SOCKET_TIMEOUT), float),
         Option("connect_timeout", 10.0, number(maximum=MAX_SOCKET_TIMEOUT), float),
         Option(
             "queue_expires",
@@ -235,19 +244,14 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         if self._dead_letter_ready > now:
             return
 
-        def declare(ch: Any) -> None:
-            ch.exchange_declare(self._dlx, "fanout")
-            ch.queue_declare(
-                self._dead,
-                arguments={
-                    "x-max-length": DEAD_LETTER_LIMIT,
-                    "x-message-ttl": int(self.group_expiry * 1000),
-                    "x-expires": int(self._queue_expires * 1000),
-                },
-            )
-            ch.queue_bind(self._dead, self._dlx)
-
-        link.run(declare)
+        arguments = {
+            "x-max-length": DEAD_LETTER_LIMIT,
+            "x-message-ttl": int(self.group_expiry * 1000),
+            "x-expires": int(self._queue_expires * 1000),
+        }
+        link.run(lambda ch: ch.exchange_declare(self._dlx, "fanout"))
+        link.run(lambda ch: ch.queue_declare(self._dead, arguments=arguments))
+        link.run(lambda ch: ch.queue_bind(self._dead, self._dlx))
         self._record(link, "q", self._dead, self._queue_expires + 60)
         self._record(link, "x", self._dlx, self._queue_expires + 60)
         self._dead_letter_ready = now + self._queue_expires / 3
@@ -463,14 +467,11 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         queues = {r.name for r in records if r.kind == "q"} | {self._dead}
         exchanges = {r.name for r in records if r.kind == "x"} | {self._dlx}
 
-        def delete(ch: Any) -> None:
-            for queue in sorted(queues):
-                ch.queue_delete(queue)
-            for exchange in sorted(exchanges):
-                ch.exchange_delete(exchange)
-            ch.queue_delete(self._ledger)
-
-        link.run(delete)
+        for queue in sorted(queues):  # one call each: each one is bounded by socket_timeout
+            link.run(partial(_delete_queue, queue=queue))
+        for exchange in sorted(exchanges):
+            link.run(partial(_delete_exchange, exchange=exchange))
+        link.run(partial(_delete_queue, queue=self._ledger))
         self._declared.clear()
         self._recorded_exchanges.clear()
         self._dead_letter_ready = 0.0
@@ -539,14 +540,10 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         self._receiver.close()
         link = getattr(self._links, "link", None) or Link(self._params)
 
-        def delete(ch: Any) -> None:
-            for inbox in self._own_inboxes:
-                ch.queue_delete(self._queue(inbox))
-                ch.queue_delete(self._roster(inbox))
-
         try:  # this instance's inboxes: nobody else can ever receive them
-            if self._own_inboxes:
-                link.run(delete)
+            for inbox in self._own_inboxes:
+                link.run(partial(_delete_queue, queue=self._queue(inbox)))
+                link.run(partial(_delete_queue, queue=self._roster(inbox)))
         except Exception:
             pass
         link.close()
