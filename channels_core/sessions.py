@@ -43,9 +43,10 @@ argument, and a call without one raises ``ValueError`` naming the decorator (see
     order, everything waiting for that reply channel goes back onto its original channel, so
     a waiting message is retried when its turn may have come, never in a busy loop, and
     without using the worker's ``ConsumeLater`` retries (the worker counts it as ``parked``).
-    The consumer's own replies are sent before the next expected order is saved, so they go
-    out before the connection's next message can run (on any worker); the re-sends are
-    buffered after them.
+    The session is saved with what the consumer stored, then the consumer's own replies are
+    sent, then the next expected order is saved: a client that got a reply finds the state
+    behind it, and the replies go out before the connection's next message can run (on any
+    worker); the re-sends are buffered after them.
     The wait channel is an ordinary channel of the layer: its capacity and ``expiry`` apply,
     so messages waiting for a gap that never fills expire with the layer's expiry. When the
     wait channel is full, the message falls back to ``ConsumeLater`` (and the worker's retry
@@ -305,9 +306,11 @@ def _run_in_turn(proceed: Proceed, message: Any, order: int) -> Any:
         raise
     finally:
         if moved_on:
+            session = message.channel_session
+            if session.modified:
+                session.save()  # what the consumer stored is there before its replies go out
             with buffered_sends() as replies:  # the buffer of the worker's consumer call
                 replies.flush()  # out before the next message of the connection can run
-            session = message.channel_session
             session[NEXT_ORDER_KEY] = order + 1
             session.save()  # before looking at the wait channel: see _park
             release_waiting(message.channel_layer, message.reply_channel.name)

@@ -579,6 +579,32 @@ def test_replies_are_out_before_the_next_order_is_saved(monkeypatch: pytest.Monk
     assert at_save == [(1, ("ws.out", {"order": 0}))]
 
 
+def test_the_consumers_session_is_saved_before_its_replies_go_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A client that got the reply may send its next message (here: a disconnect that is not
+    # ordered) at once: the state the reply speaks of must already be in the store.
+    @enforce_ordering
+    def consumer(message: Any) -> None:
+        message.channel_session["seen"] = message["order"]
+        message.reply_channel.send({"seen": message["order"]})
+
+    wrapper = memory_wrapper(ws_routing(consumer))
+    saves: list[tuple[Any, int]] = []
+    real_save = sessions.ChannelSession.save
+
+    def save_and_look(self: Any) -> None:
+        saves.append((self.get("seen"), pending(wrapper, "ws.out")))
+        real_save(self)
+
+    monkeypatch.setattr(sessions.ChannelSession, "save", save_and_look)
+    worker = Worker(wrapper, signal_handlers=False)
+    wrapper.send("websocket.connect", {"reply_channel": "ws.out", "order": 0})
+    worker.handle(*wrapper.receive(["websocket.connect"]))
+    assert saves[0] == (0, 0)  # saved while the reply was still buffered
+    assert saves[-1] == (0, 1)  # the next order saved once it was out
+
+
 def test_already_consumed_order_is_dropped_not_retried(
     layer: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
