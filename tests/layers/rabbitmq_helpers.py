@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pika
@@ -125,31 +126,26 @@ class PrivateRabbitMQ:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def queue_exists(url: str, queue: str) -> bool:
-    """Whether the broker has ``queue`` (a passive declare on a throwaway connection)."""
+def _declared(url: str, declare: Callable[[Any], Any]) -> bool:
+    """Whether a passive declare succeeds, on a throwaway connection."""
     connection = pika.BlockingConnection(pika.URLParameters(url))
     try:
-        channel = connection.channel()
-        try:
-            channel.queue_declare(queue, passive=True)
-            return True
-        except pika.exceptions.ChannelClosedByBroker:
-            return False
+        declare(connection.channel())
+        return True
+    except pika.exceptions.ChannelClosedByBroker:
+        return False
     finally:
         connection.close()
+
+
+def queue_exists(url: str, queue: str) -> bool:
+    """Whether the broker has ``queue``."""
+    return _declared(url, lambda channel: channel.queue_declare(queue, passive=True))
 
 
 def exchange_exists(url: str, exchange: str) -> bool:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        channel = connection.channel()
-        try:
-            channel.exchange_declare(exchange, passive=True)
-            return True
-        except pika.exceptions.ChannelClosedByBroker:
-            return False
-    finally:
-        connection.close()
+    """Whether the broker has ``exchange``."""
+    return _declared(url, lambda channel: channel.exchange_declare(exchange, passive=True))
 
 
 def listed_queues(prefix: str) -> list[str]:
