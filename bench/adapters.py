@@ -109,6 +109,28 @@ class TaskCollector(Collector):
         return len(self.times), max(self.times) if self.times else None
 
 
+# -- ours, through the Channels 4 API -------------------------------------------------------
+
+
+class OursChannels4Driver(PeerDriver):
+    """Our layer behind ``channels_core.channels4.ChannelLayer``, driven like the peers."""
+
+    async def close(self) -> None:
+        await self.layer.close()
+
+
+async def build_ours_channels4(options: dict[str, Any]) -> Driver:
+    """``options`` = token, spec, config (as for our synchronous rows)."""
+    from channels_core.channels4 import ChannelLayer
+
+    layer = ChannelLayer(options["spec"], **options.get("config", {}))
+    driver = OursChannels4Driver(options["token"], layer)
+    if "cross-process" in (getattr(layer.layer, "deviations", {}) or {}):
+        driver.topology = "tasks"  # one layer object: both sides on one event loop
+        driver.notes = ("in-process layer: B2/B3 run as two tasks on one event loop",)
+    return driver
+
+
 # -- channels InMemoryChannelLayer ----------------------------------------------------------
 
 

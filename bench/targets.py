@@ -120,6 +120,17 @@ def ours(specs: list[str] | None, token: str) -> tuple[list[Target], list[str]]:
                 soak=True,
             )
         )
+        if engine == "other":
+            continue
+        targets.append(  # the same backend as a Channels 4 app uses it (async API)
+            Target(
+                name=f"ours via Channels 4 API: {label}",
+                kind="ours",
+                engine=engine,
+                factory=f"{_PACKAGE}.adapters:build_ours_channels4",
+                options={"token": token, "spec": spec, "config": config},
+            )
+        )
     return targets, skipped
 
 

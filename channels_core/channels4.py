@@ -23,7 +23,8 @@ blocking the event loop, and knows nothing of any backend:
   (while someone waits on it) hands each message to the waiter of its full name, and keeps what
   arrives for a name nobody waits on in a bounded buffer until it expires;
 * ``send``, ``group_send``, ``group_add``, ``group_discard``, ``new_channel`` and ``flush`` call
-  the synchronous layer on a worker thread.
+  the synchronous layer on a worker thread (inline for a layer that lives in one process, which
+  declares the ``cross-process`` deviation: it does no I/O).
 
 Channels' ``ChannelFull`` is caught by consumers: the adapter raises :class:`ChannelFull`, a
 subclass of both this project's and Channels' exception. Names follow Channels 4's rules where
@@ -101,6 +102,9 @@ class ChannelLayer:
         options.update({key: value for key, value in common.items() if value is not None})
         #: The layer of this project doing the work.
         self.layer: BaseChannelLayer = load_layer(url, **options)
+        # A layer that lives in one process (it declares the cross-process deviation) does no
+        # I/O: its calls run inline, without a worker thread's round trip.
+        self._inline = "cross-process" in (self.layer.deviations or {})
         self._inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _InboxReaders] = (
             weakref.WeakKeyDictionary()
         )
@@ -121,7 +125,9 @@ class ChannelLayer:
         return self.layer.capacity
 
     async def _call(self, function: Callable[..., T], *args: Any) -> T:
-        """Run a synchronous call of the layer on a worker thread."""
+        """Run a synchronous call of the layer on a worker thread (inline if it does no I/O)."""
+        if self._inline:
+            return function(*args)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, partial(function, *args))
 

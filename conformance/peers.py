@@ -197,7 +197,7 @@ def format_peer_matrix(runs: list[PeerRun], time_limit: float) -> str:
     for run in runs:
         counts = run.report.counts()
         notes = [run.peer.note] if run.peer.note else []
-        if run.timed_out:
+        if run.timed_out and counts[NOT_RUN]:
             notes.append(f"stopped at the time limit: {counts[NOT_RUN]} clauses not run")
         if run.error:
             notes.append(run.error.splitlines()[0])

@@ -54,10 +54,11 @@ class Reading:
     strict_errors: bool
 
     def channel_names(self) -> st.SearchStrategy[str]:
-        """Every kind of valid channel name one can send to."""
+        """Valid channel names one can send to and receive from with any layer object."""
         if self.single_reader:
             return strategies.channel_names()
-        return strategies.channels4_channel_names()
+        # Channels 4: only the creating layer object receives a `!` name (new_channel's clauses)
+        return strategies.group_names(self.max_name)
 
     def group_names(self) -> st.SearchStrategy[str]:
         return strategies.group_names(self.max_name)

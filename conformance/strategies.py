@@ -78,13 +78,6 @@ def channel_names() -> st.SearchStrategy[str]:
     return st.one_of(plain_channel_names(), single_reader_names(), process_names())
 
 
-@cache
-def channels4_channel_names() -> st.SearchStrategy[str]:
-    """Valid Channels 4 channel names: plain or ``body!tail`` (``body`` not empty), up to 99
-    characters, no ``?``."""
-    return st.one_of(group_names(CHANNELS4_MAX_NAME), _marked("!", CHANNELS4_MAX_NAME, 1))
-
-
 @dataclass(frozen=True)
 class BadName:
     """An invalid name and the rule it breaks (shown in shrunk counterexamples)."""

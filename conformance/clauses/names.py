@@ -43,8 +43,9 @@ def max_length(ctx: Context) -> None:
     layer.send(name_max, {"n": longest})
     assert layer.receive([name_max]) == (name_max, {"n": longest}), f"{longest}-char channel"
     bang_max = "p" * 50 + "!" + "q" * (longest - 51)
-    layer.send(bang_max, {"n": longest})
-    assert layer.receive([reading.receive_key(bang_max)]) == (bang_max, {"n": longest})
+    if reading.single_reader:  # Channels 4: only new_channel's own names are received
+        layer.send(bang_max, {"n": longest})
+        assert layer.receive([reading.receive_key(bang_max)]) == (bang_max, {"n": longest})
     over = f"{longest + 1}-character"
     expect_error(TypeError, lambda: layer.send(name_over, {}), f"send to a {over} name")
     expect_error(TypeError, lambda: layer.receive([name_over]), f"receive a {over} name")

@@ -63,6 +63,10 @@ def test_quick_run_on_inmemory_and_channels_peer(tmp_path: Path, capsys) -> None
     assert ours["summary"]["B2"]["counts"]["duplicates"] == 0
     assert ours["summary"]["B4"]["counts"]["delivered"] == 50
     assert set(ours["ratios"]["B1"]["send_rate"]) == {"peer", "ceiling"}
+    channels4 = rows["ours via Channels 4 API: inmemory"]  # channels_core.channels4.ChannelLayer
+    assert channels4["status"] == "ok" and channels4["topology"] == "tasks"
+    assert channels4["summary"]["B3"]["counts"]["completed"] == 100
+    assert channels4["summary"]["B2"]["counts"]["lost"] == 0
     peer = rows["channels InMemoryChannelLayer"]
     assert peer["status"] == "ok" and peer["topology"] == "tasks"
     assert peer["summary"]["B3"]["counts"]["completed"] == 100
