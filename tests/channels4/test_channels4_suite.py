@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from channels_core.registry import registry
-from tests import servers
 
 from .conftest import SETTINGS_MODULE
 
@@ -25,22 +24,25 @@ ROOT = Path(__file__).resolve().parents[2]
 PRIVATE = {"postgres": "?schema=channels4_tests"}
 
 
-def backends_under_test() -> dict[str, str]:
-    """Short name -> URL of every registered backend (its local test server's URL)."""
+def backends_under_test(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Short name -> URL of every registered backend: its ``<name>_url`` test fixture (which
+    makes sure the server answers), or its registered spec for an in-process backend."""
     urls = {}
     for backend in registry():
-        if backend.url is not None:
-            try:
-                servers.require(backend.name)
-            except KeyError:
-                pytest.fail(f"tests/servers.py cannot reach or start the {backend.name} server")
-        urls[backend.name] = backend.spec + PRIVATE.get(backend.name, "")
+        if backend.url is None:
+            urls[backend.name] = backend.spec
+            continue
+        try:
+            url = request.getfixturevalue(f"{backend.name}_url")
+        except pytest.FixtureLookupError:
+            pytest.fail(f"tests/conftest.py has no {backend.name}_url fixture for its server")
+        urls[backend.name] = str(url) + PRIVATE.get(backend.name, "")
     return urls
 
 
 @pytest.mark.timeout(300)
-def test_channels4_consumers_on_every_backend() -> None:
-    layers = backends_under_test()
+def test_channels4_consumers_on_every_backend(request: pytest.FixtureRequest) -> None:
+    layers = backends_under_test(request)
     assert {"inmemory", "redis", "postgres"} <= set(layers), layers
     env = {
         **os.environ,

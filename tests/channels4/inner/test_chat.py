@@ -77,17 +77,17 @@ def test_chat_room_broadcast(alias: str) -> None:
     async def scenario() -> None:
         alice, bob, carol = client(alias, "lobby"), client(alias, "lobby"), client(alias, "other")
         for communicator in (alice, bob, carol):
-            connected, _ = await communicator.connect()
+            connected, _ = await communicator.connect(timeout=10)  # a first connection
             assert connected
         await alice.send_to(text_data=json.dumps({"text": "hello"}))
         for communicator in (alice, bob):
             assert json.loads(await communicator.receive_from(timeout=10)) == {"text": "hello"}
         assert await carol.receive_nothing(timeout=0.5), "another room got the message"
-        await bob.disconnect()
+        await bob.disconnect(timeout=10)
         await alice.send_to(text_data=json.dumps({"text": "after bob left"}))
         assert json.loads(await alice.receive_from(timeout=10)) == {"text": "after bob left"}
         for communicator in (alice, carol):
-            await communicator.disconnect()
+            await communicator.disconnect(timeout=10)
 
     run(scenario())
 
