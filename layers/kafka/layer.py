@@ -46,8 +46,9 @@ logger = logging.getLogger(__name__)
 HOUSEKEEPING_INTERVAL = 0.5
 #: Longest timeout-like option (seconds).
 MAX_TIMEOUT = 3600.0
-#: A receiving layer object re-reads the control topic at least this often (seconds), so a
-#: flush by another process also empties what this one already took within that time.
+#: A receiving layer object re-reads the control topic this often (seconds, on its
+#: housekeeping thread), so a flush by another process also empties what this one already
+#: took within about that time.
 FLUSH_VISIBILITY = 0.1
 
 Record = tuple[str, bytes | None, bytes | None, int | None, int | None]
@@ -395,7 +396,8 @@ class KafkaChannelLayer(BaseChannelLayer):
     def _take(self, channels: list[str]) -> RawReceived:
         """A message already taken locally for one of ``channels`` (in their order)."""
         control = self._control
-        control.sync(max_age=FLUSH_VISIBILITY)
+        if self._housekeeper is None:  # no background sync yet: catch up here
+            control.sync(max_age=FLUSH_VISIBILITY)
         if control.flush_offset != self._seen_flush:
             self._seen_flush = control.flush_offset
             self._drop_taken()
@@ -516,9 +518,14 @@ class KafkaChannelLayer(BaseChannelLayer):
 
     def _receive(self, channels: list[str], block: bool) -> RawReceived:
         self._register(channels)
-        taken = self._take(channels) or self._catch_up(channels)
-        if taken is not None or not block:
+        taken = self._take(channels)
+        if taken is not None:
             return taken
+        if not block:  # visibility: what the broker already holds is returned now
+            return self._catch_up(channels)
+        # A blocking receive just waits: the readers fetch continuously and notify.
+        if self._client.failures != self._verified_failures:
+            self._verify_positions()
         deadline = time.monotonic() + self.blocking_timeout
         while not self._closed:
             remaining = deadline - time.monotonic()
@@ -716,8 +723,13 @@ class KafkaChannelLayer(BaseChannelLayer):
             self._housekeeper.start()
 
     def _housekeeping(self) -> None:
-        while not self._stop.wait(HOUSEKEEPING_INTERVAL):
+        due = 0.0
+        while not self._stop.wait(FLUSH_VISIBILITY):
             try:
+                self._control.sync(max_age=FLUSH_VISIBILITY / 2)
+                if time.monotonic() < due:
+                    continue
+                due = time.monotonic() + HOUSEKEEPING_INTERVAL
                 self._housekeeping_pass()
             except LayerUnavailable as error:
                 logger.warning("Kafka layer housekeeping: %s", error)
