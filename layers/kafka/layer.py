@@ -518,14 +518,11 @@ class KafkaChannelLayer(BaseChannelLayer):
 
     def _receive(self, channels: list[str], block: bool) -> RawReceived:
         self._register(channels)
-        taken = self._take(channels)
-        if taken is not None:
+        # What the broker already holds is returned now (visibility), then a blocking receive
+        # waits for the readers, which fetch continuously and notify.
+        taken = self._take(channels) or self._catch_up(channels)
+        if taken is not None or not block:
             return taken
-        if not block:  # visibility: what the broker already holds is returned now
-            return self._catch_up(channels)
-        # A blocking receive just waits: the readers fetch continuously and notify.
-        if self._client.failures != self._verified_failures:
-            self._verify_positions()
         deadline = time.monotonic() + self.blocking_timeout
         while not self._closed:
             remaining = deadline - time.monotonic()
