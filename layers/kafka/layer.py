@@ -106,6 +106,13 @@ class KafkaChannelLayer(BaseChannelLayer):
             "when the join completes. Expiry itself holds (never delivered after expiry; "
             "tests/layers/test_kafka.py checks it with a joined reader)."
         ),
+        "groups.eviction-on-expiry": (
+            "eviction holds (the expired channel leaves every group: tests/layers/test_kafka.py "
+            "checks it), but the clause's last check, with expiry=1 s, makes the FIRST receive "
+            "on another normal channel ('alive') right after a group send; joining that "
+            "channel's consumer group takes about 1 s on Tansu, so the message has expired "
+            "when the join completes, as in expiry.message."
+        ),
     }
 
     def __init__(self, url: str | None = None, **options: Any) -> None:
