@@ -21,7 +21,7 @@ from tests import servers
 
 #: Short timeouts, so that a fault is noticed (and reported) within seconds.
 _FAST: dict[str, dict[str, Any]] = {
-    "redis": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
+    "redis": {"socket_timeout": 2.0, "socket_connect_timeout": 2.0},
     "postgres": {"connect_timeout": 1.0, "command_timeout": 2.0, "poll_interval": 0.2},
     "rabbitmq": {"socket_timeout": 1.0, "connect_timeout": 1.0},
 }

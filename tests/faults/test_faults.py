@@ -193,9 +193,9 @@ def test_latency(backend: NetworkBackend, proxy: FaultProxy) -> None:
 
 def test_stalled_connections(backend: NetworkBackend, proxy: FaultProxy) -> None:
     producer, consumer, channel = _layers(backend, proxy)
-    traffic = _run_traffic(producer, consumer, channel, proxy.stall, proxy.heal, 3.0)
+    traffic = _run_traffic(producer, consumer, channel, proxy.stall, proxy.heal, 4.0)
     _check(traffic, proxy, errors_expected=True)
-    assert traffic.errors, "a 3 s stall went unnoticed"
+    assert traffic.errors, "a 4 s stall went unnoticed"
     _after(producer, consumer, channel)
 
 
