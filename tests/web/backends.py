@@ -8,8 +8,6 @@ import importlib.util
 
 import pytest
 
-from tests import servers
-
 
 def network_backend_names() -> list[str]:
     """Short names of the registered backends that talk to a server, in registry order (a
@@ -35,13 +33,13 @@ def _in_tree(module: str) -> bool:
         raise
 
 
-def server_url(name: str) -> str:
-    """The URL of the backend's test server, started if it is down (fails loudly otherwise)."""
-    servers.require(name)
-    url = getattr(servers, f"{name.upper()}_URL", None)
-    if url is None:
-        pytest.fail(f"tests/servers.py has no {name.upper()}_URL for the {name!r} backend")
-    return str(url)
+def server_url(request: pytest.FixtureRequest, name: str) -> str:
+    """The URL of the backend's test server, from its session fixture ``<name>_url`` in
+    tests/conftest.py (which starts the server if needed, or fails loudly)."""
+    try:
+        return str(request.getfixturevalue(f"{name}_url"))
+    except pytest.FixtureLookupError:
+        pytest.fail(f"tests/conftest.py has no {name}_url fixture for the {name!r} backend")
 
 
 def with_prefix(url: str, prefix: str) -> str:

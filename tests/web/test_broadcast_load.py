@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 )
 def site(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
     server, backend = request.param
-    url = with_prefix(server_url(backend), f"load-{uuid.uuid4().hex[:10]}")
+    url = with_prefix(server_url(request, backend), f"load-{uuid.uuid4().hex[:10]}")
     port = processes.new_port()
     worker = processes.worker(url, "tests.web.app.routing", threads=4)
     started = [worker, SERVERS[server](url, port)]

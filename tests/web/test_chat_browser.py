@@ -36,7 +36,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(params=network_backend_names())
 def chat_port(request: pytest.FixtureRequest) -> Iterator[int]:
-    url = with_prefix(server_url(request.param), f"chat-{uuid.uuid4().hex[:10]}")
+    url = with_prefix(server_url(request, request.param), f"chat-{uuid.uuid4().hex[:10]}")
     port = processes.new_port()
     started = [
         processes.worker(url, "examples.chat.routing.channel_routing"),

@@ -42,7 +42,7 @@ class Site:
 )
 def site(request: pytest.FixtureRequest) -> Iterator[Site]:
     server, backend = request.param
-    url = with_prefix(server_url(backend), f"web-{uuid.uuid4().hex[:10]}")
+    url = with_prefix(server_url(request, backend), f"web-{uuid.uuid4().hex[:10]}")
     port = processes.new_port()
     started = [processes.worker(url, "tests.web.app.routing"), SERVERS[server](url, port)]
     with processes.running(started, port=port) as running:
