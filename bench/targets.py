@@ -110,27 +110,17 @@ def ours(specs: list[str] | None, token: str) -> tuple[list[Target], list[str]]:
     for spec in specs:
         engine = engine_of(spec)
         label = spec if engine == "other" else engine
-        targets.append(
-            Target(
-                name=f"ours: {label}",
-                kind="ours",
-                engine=engine,
-                factory=f"{_PACKAGE}.drivers:build_ours",
-                options={"token": token, "spec": spec, "config": config},
-                soak=True,
+        # Each backend of ours twice: its own API, and as a Channels 4 app uses it (async API).
+        rows = [(f"ours: {label}", "drivers:build_ours", True)]
+        if engine != "other":
+            rows.append(
+                (f"ours via Channels 4 API: {label}", "adapters:build_ours_channels4", False)
             )
-        )
-        if engine == "other":
-            continue
-        targets.append(  # the same backend as a Channels 4 app uses it (async API)
-            Target(
-                name=f"ours via Channels 4 API: {label}",
-                kind="ours",
-                engine=engine,
-                factory=f"{_PACKAGE}.adapters:build_ours_channels4",
-                options={"token": token, "spec": spec, "config": config},
+        for name, factory, soak in rows:
+            options = {"token": token, "spec": spec, "config": config}
+            targets.append(
+                Target(name, "ours", engine, f"{_PACKAGE}.{factory}", options, soak=soak)
             )
-        )
     return targets, skipped
 
 
