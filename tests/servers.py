@@ -1,4 +1,5 @@
-"""The test servers (Redis, PostgreSQL, RabbitMQ on 127.0.0.1): reach them, start them if down.
+"""The test servers (Redis, PostgreSQL, RabbitMQ on 127.0.0.1): reach them, start them if down;
+the programs the tests drive (Chromium): install them if missing.
 
 ``require(name)`` returns when the server answers on its port. If it does not, it runs the
 documented start command once and waits; if the server still does not answer, it fails the
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import time
@@ -68,3 +70,27 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def require_program(path: str, apt_package: str, wait: float = 600.0) -> str:
+    """Make sure a program the tests drive (Debian's ``chromium``) is installed.
+
+    Like a server that is down, a missing program is installed once with ``apt-get`` when this
+    machine allows it (root, Debian); otherwise the test fails loudly, naming the package.
+    """
+    found = shutil.which(path)
+    if found:
+        return found
+    apt_get = shutil.which("apt-get")
+    if apt_get is None or os.geteuid() != 0:
+        pytest.fail(f"{path} is missing: install Debian's {apt_package!r} (apt-get install -y ...)")
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in ([apt_get, "update", "-qq"], [apt_get, "install", "-y", "-qq", apt_package]):
+        try:
+            subprocess.run(command, check=True, timeout=wait, capture_output=True, env=environment)
+        except (OSError, subprocess.SubprocessError) as error:
+            pytest.fail(f"{path} is missing and `{' '.join(command)}` failed: {error}")
+    found = shutil.which(path)
+    if not found:
+        pytest.fail(f"{path} is still missing after installing Debian's {apt_package!r}")
+    return found
