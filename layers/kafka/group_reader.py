@@ -107,6 +107,18 @@ class GroupReader:
                 return self._committing_from
             return self._committed
 
+    def catching_up(self, end: int) -> bool:
+        """Whether a receive must still wait for this member to hand out the records before
+        ``end``: it is joining or rebalancing (it may own the channel once that completes), or
+        it owns the channel and has not yet fetched and taken up to ``end``. A member that
+        joined without the partition (another process reads it) never makes a receive wait."""
+        with self._lock:
+            if not self.joined.is_set():
+                return True
+            if not self.owner:
+                return False
+            return self.fetched_to < end or (bool(self.fetched) and not self.ready)
+
     def pending_here(self) -> int:
         """Records this process took (or is taking) but has not handed out (counted as
         pending: the group's committed offset is already past them)."""
@@ -170,8 +182,9 @@ class GroupReader:
                     consumer.close(autocommit=False)
                 except Exception:
                     pass
-            self.owner = False
-            self.joined.set()
+            with self._lock:
+                self.owner = False
+                self.joined.set()
             with self._arrived:
                 self._arrived.notify_all()
 
@@ -214,6 +227,15 @@ class GroupReader:
         with self._arrived:
             self._arrived.notify_all()
         return bool(self.fetched)
+
+    def revoke(self) -> int | None:
+        """The partition is leaving this member: receives wait for the rejoin (instead of
+        finding no owner), and what it took is forgotten; the offset of the first taken
+        record, if any, to give back."""
+        with self._lock:
+            self.joined.clear()
+            self.owner = False
+        return self.clear_taken()
 
     def clear_taken(self) -> int | None:
         """Forget fetched and taken records; the offset of the first taken one, if any."""
@@ -259,7 +281,7 @@ class GroupReader:
             self.fetched_to = position
             self._committed = position
             self.owner = owner
-        self.joined.set()
+            self.joined.set()
         with self._arrived:
             self._arrived.notify_all()
 
@@ -273,9 +295,7 @@ class _Listener(kafka.AsyncConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         reader = self._reader
-        reader.owner = False
-        reader.joined.clear()  # receives wait for the rejoin instead of finding no owner
-        first = reader.clear_taken()
+        first = reader.revoke()
         if first is not None:
             try:
                 await self._consumer.commit_async({reader.tp: OffsetAndMetadata(first, "", -1)})

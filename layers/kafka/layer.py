@@ -448,7 +448,8 @@ class KafkaChannelLayer(BaseChannelLayer):
         return None
 
     def _lagging(self, channels: list[str], ends: Mapping[Any, int]) -> bool:
-        """Whether some reader has not yet fetched (and taken) up to ``ends``."""
+        """Whether some reader has not yet fetched (and taken) up to ``ends``, or is joining
+        its channel's group (and may own the channel once joined)."""
         log = self._log_reader
         for name in channels:
             if name[-1] == "!":
@@ -461,21 +462,20 @@ class KafkaChannelLayer(BaseChannelLayer):
                     return True
             else:
                 reader = self._readers.get(name)
-                if reader is None or not reader.owner:
-                    continue
-                if reader.fetched_to < ends.get(reader.tp, 0) or (
-                    reader.fetched and not reader.ready
-                ):
+                if reader is not None and reader.catching_up(ends.get(reader.tp, 0)):
                     return True
         return False
 
     def _catch_up(self, channels: list[str]) -> RawReceived:
         """Wait (bounded) until the readers hold everything the broker had for ``channels``
         when this call started: a message whose send returned is visible to a non-blocking
-        receive. One ListOffsets round trip, then local waits."""
+        receive. One ListOffsets round trip, then local waits: for a normal channel, as long
+        as its reader is joining the group (a first receive, or a rebalance under way: a
+        member whose session lapsed under load rejoins) and then fetching, within
+        ``join_timeout`` + ``request_timeout``."""
         if self._client.failures != self._verified_failures:
             self._verify_positions()
-        join_deadline = time.monotonic() + self.join_timeout
+        deadline = time.monotonic() + self.join_timeout + self.request_timeout
         tps: list[Any] = []
         for name in channels:
             if name[-1] == "!":
@@ -483,19 +483,16 @@ class KafkaChannelLayer(BaseChannelLayer):
             elif "?" in name:
                 tps.append(self._single_tp(name))
             else:
-                reader = self._readers[name]
-                reader.joined.wait(max(0.0, join_deadline - time.monotonic()))
-                if reader.owner:
-                    tps.append(reader.tp)
+                tps.append(self._readers[name].tp)
         self._check_readers(channels)
         ends = self._client.end_offsets(tps)
-        deadline = time.monotonic() + self.request_timeout
         while True:
             taken = self._take(channels)
             if taken is not None or not self._lagging(channels, ends):
                 return taken
             if time.monotonic() > deadline or self._closed:
                 return None
+            self._check_readers(channels)
             with self._arrived:
                 self._arrived.wait(0.05)
 
