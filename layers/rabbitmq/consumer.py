@@ -196,17 +196,20 @@ class Receiver:
 
     def _roster_callback(self, inbox: str) -> Callable[..., None]:
         def on_record(_ch: Any, _method: Any, _props: Any, body: bytes) -> None:
-            record = ledger.Record.parse(0, body)
-            if record is None:
-                return
-            groups = self._rosters.setdefault(inbox, {})
-            members = groups.setdefault(record.group, {})
-            if record.kind == "a":
-                members[record.name] = record.at + record.lapse
-            elif members.pop(record.name, None) is not None and not members:
-                del groups[record.group]
+            self._apply_roster_record(inbox, body)
 
         return on_record
+
+    def _apply_roster_record(self, inbox: str, body: bytes) -> None:
+        record = ledger.Record.parse(0, body)
+        if record is None:
+            return
+        groups = self._rosters.setdefault(inbox, {})
+        members = groups.setdefault(record.group, {})
+        if record.kind == "a":
+            members[record.name] = record.at + record.lapse
+        elif members.pop(record.name, None) is not None and not members:
+            del groups[record.group]
 
     # -- taking messages ----------------------------------------------------------------------
 
@@ -417,7 +420,11 @@ class Receiver:
             channel.basic_cancel(consumer.tag)
             roster_tag = self._roster_tags.pop(consumer.name, None)
             if roster_tag is not None:
-                channel.basic_cancel(roster_tag)
+                # The roster is consumed with auto-ack: records that reached us before the
+                # cancel-ok are returned here (not passed to the callback) and exist nowhere
+                # else, so they are applied now.
+                for _method, _props, body in channel.basic_cancel(roster_tag):
+                    self._apply_roster_record(consumer.name, body)
         except CHANNEL_ERRORS + CONNECTION_ERRORS:
             self._forget_consumers()
 

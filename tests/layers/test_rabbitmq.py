@@ -138,6 +138,32 @@ def test_another_process_sees_group_members(make: Factory) -> None:
     assert adder.receive(["two!"]) == ("two!x", {"hi": True})
 
 
+def test_memberships_in_flight_when_an_idle_inbox_consumer_is_cancelled_are_kept(
+    make: Factory,
+) -> None:
+    """A server process (daphne) pauses between receives; its idle inbox consumer is cancelled
+    while roster records of group_adds from a worker are still on their way. Those records
+    come back from the cancel, not through the callback: they must still count (else the
+    member gets no group message at all)."""
+    server, worker = make(blocking_timeout=0.5), make()
+    inbox = "srv!"
+    assert server.receive([inbox], block=True) == (None, None)  # starts the inbox's consumers
+    members = [f"{inbox}m{index}" for index in range(10)]
+    receiver = server._receiver
+    with receiver.lock:  # no I/O on the server's connection: the records stay in flight
+        for member in members:
+            worker.group_add("crowd", member)
+        receiver.release_idle(idle=0.0)
+    worker.send_group("crowd", {"to": "all"})
+    got = []
+    while True:
+        channel, _ = server.receive([inbox], block=True)
+        if channel is None:
+            break
+        got.append(channel)
+    assert sorted(got) == sorted(members)
+
+
 # -- flush, cleanup -----------------------------------------------------------------------------
 
 
