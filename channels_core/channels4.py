@@ -22,9 +22,10 @@ blocking the event loop, and knows nothing of any backend:
   receives a process-specific channel by its full name, so one reader task per ``!`` inbox
   (while someone waits on it) hands each message to the waiter of its full name, and keeps what
   arrives for a name nobody waits on in a bounded buffer until it expires;
-* ``send``, ``group_send``, ``group_add``, ``group_discard``, ``new_channel`` and ``flush`` call
-  the synchronous layer on a worker thread (inline for a layer that lives in one process, which
-  declares the ``cross-process`` deviation: it does no I/O).
+* ``send``, ``group_send``, ``group_add``, ``group_discard``, ``new_channel``, ``flush`` and
+  ``close`` await the layer's coroutines (``send_async``...), which make exactly the checks of
+  its synchronous methods and do their I/O natively (Redis, PostgreSQL), on a worker thread
+  (the other network backends), or inline (the in-memory layer).
 
 Channels' ``ChannelFull`` is caught by consumers: the adapter raises :class:`ChannelFull`, a
 subclass of both this project's and Channels' exception. Names follow Channels 4's rules where
@@ -38,17 +39,13 @@ import asyncio
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from . import exceptions
 from .capacity import CapacityMap
 from .layer import BaseChannelLayer, Message
 from .loading import load_layer
 from .names import inbox_name
-
-T = TypeVar("T")
 
 try:  # Channels' own exception, so that consumers' ``except ChannelFull`` catches ours
     from channels.exceptions import ChannelFull as _ChannelsChannelFull
@@ -102,9 +99,6 @@ class ChannelLayer:
         options.update({key: value for key, value in common.items() if value is not None})
         #: The layer of this project doing the work.
         self.layer: BaseChannelLayer = load_layer(url, **options)
-        # A layer that lives in one process (it declares the cross-process deviation) does no
-        # I/O: its calls run inline, without a worker thread's round trip.
-        self._inline = "cross-process" in (self.layer.deviations or {})
         self._inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _InboxReaders] = (
             weakref.WeakKeyDictionary()
         )
@@ -124,19 +118,12 @@ class ChannelLayer:
     def capacity(self) -> int:
         return self.layer.capacity
 
-    async def _call(self, function: Callable[..., T], *args: Any) -> T:
-        """Run a synchronous call of the layer on a worker thread (inline if it does no I/O)."""
-        if self._inline:
-            return function(*args)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, partial(function, *args))
-
     # -- the Channels 4 API ---------------------------------------------------------------------
 
     async def send(self, channel: str, message: Message) -> None:
         """Send ``message`` to ``channel``; raises :class:`ChannelFull` at capacity."""
         try:
-            await self._call(self.layer.send, _channels4_name(channel), message)
+            await self.layer.send_async(_channels4_name(channel), message)
         except exceptions.ChannelFull as error:
             raise ChannelFull(*error.args) from None
 
@@ -152,30 +139,28 @@ class ChannelLayer:
 
     async def new_channel(self, prefix: str = "specific.") -> str:
         """A new process-specific channel name, received only through this layer object."""
-        return await self._call(self.layer.new_channel, prefix.rstrip(".") + "!")
+        return await self.layer.new_channel_async(prefix.rstrip(".") + "!")
 
     async def group_add(self, group: str, channel: str) -> None:
-        await self._call(
-            self.layer.group_add, _channels4_name(group, "group"), _channels4_name(channel)
-        )
+        await self.layer.group_add_async(_channels4_name(group, "group"), _channels4_name(channel))
 
     async def group_discard(self, group: str, channel: str) -> None:
-        await self._call(
-            self.layer.group_discard, _channels4_name(group, "group"), _channels4_name(channel)
+        await self.layer.group_discard_async(
+            _channels4_name(group, "group"), _channels4_name(channel)
         )
 
     async def group_send(self, group: str, message: Message) -> None:
         """Send to every member of ``group``; full members are skipped, never ChannelFull."""
-        await self._call(self.layer.send_group, _channels4_name(group, "group"), message)
+        await self.layer.send_group_async(_channels4_name(group, "group"), message)
 
     async def flush(self) -> None:
         """Remove every message and group of the layer's ``prefix``."""
-        await self._call(self.layer.flush)
+        await self.layer.flush_async()
         for readers in list(self._inboxes.values()):
             readers.clear()
 
     async def close(self) -> None:
-        await self._call(self.layer.close)
+        await self.layer.close_async()
 
     def _readers(self) -> _InboxReaders:
         loop = asyncio.get_running_loop()

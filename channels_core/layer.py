@@ -25,9 +25,9 @@ import os
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from . import codec, twisted_receive
 from .capacity import CapacityLookup, CapacityMap
@@ -53,6 +53,7 @@ from .statistics import Statistics
 Message = dict[str, Any]
 Received = tuple[str, Message] | tuple[None, None]
 RawReceived = tuple[str, bytes] | None
+T = TypeVar("T")
 
 
 #: The receive extensions :class:`BaseChannelLayer` implements for every backend, by their
@@ -155,10 +156,14 @@ class BaseChannelLayer:
 
     def send(self, channel: str, message: Message) -> None:
         """Store ``message`` on ``channel``; raises ChannelFull / MessageTooLarge, never blocks."""
+        self._send(*self._outgoing(channel, message))
+
+    def _outgoing(self, channel: str, message: Message) -> tuple[str, bytes]:
+        """What a send stores, after its checks in order: the layer is open, ``channel`` is a
+        valid name, ``message`` is valid and within ``message_size_limit`` (:meth:`encode`)."""
         if self._closed:
             self._check_open()
-        channel = check_channel_name(channel)
-        self._send(channel, self.encode(message))
+        return check_channel_name(channel), self.encode(message)
 
     def encode(self, message: Message) -> bytes:
         """``message`` as this layer sends it: validated (``TypeError``/``ValueError`` naming
@@ -200,29 +205,39 @@ class BaseChannelLayer:
         ``"ws.send.<client_id>!<random>"``, whose part up to the ``!`` is unique to this instance,
         so only this instance receives it (by asking ``receive`` for that prefix).
         """
+        candidates = self._new_channel_candidates(pattern)
+        while True:
+            name = next(candidates)
+            if not self._channel_in_use(name):
+                return name
+
+    def _new_channel_candidates(self, pattern: str) -> Iterator[str]:
+        """After checking the layer is open and ``pattern`` is valid: endless fresh names for
+        it (the caller takes the first not in use)."""
         self._check_open()
         reserved = TOKEN_LENGTH + (0 if str(pattern).endswith("?") else TOKEN_LENGTH + 1)
         pattern = check_new_channel_pattern(pattern, reserved)
         while True:
             if pattern.endswith("?"):
-                name = pattern + random_token()
+                yield pattern + random_token()
             else:
                 body = pattern[:-1]
-                name = f"{body}{'.' if body else ''}{self.client_id}!{random_token()}"
-            if not self._channel_in_use(name):
-                return name
+                yield f"{body}{'.' if body else ''}{self.client_id}!{random_token()}"
 
     # -- groups extension ---------------------------------------------------------------------
 
     def group_add(self, group: str, channel: str) -> None:
         """Add ``channel`` to ``group`` (idempotent; refreshes the membership's expiry)."""
-        self._check_open()
-        self._group_add(check_group_name(group), check_channel_name(channel))
+        self._group_add(*self._membership(group, channel))
 
     def group_discard(self, group: str, channel: str) -> None:
         """Remove ``channel`` from ``group``; does nothing if it is not a member."""
+        self._group_discard(*self._membership(group, channel))
+
+    def _membership(self, group: str, channel: str) -> tuple[str, str]:
+        """``(group, channel)`` after checking the layer is open and both names are valid."""
         self._check_open()
-        self._group_discard(check_group_name(group), check_channel_name(channel))
+        return check_group_name(group), check_channel_name(channel)
 
     def group_channels(self, group: str) -> list[str]:
         """The live (unexpired) members of ``group``."""
@@ -231,9 +246,13 @@ class BaseChannelLayer:
 
     def send_group(self, group: str, message: Message) -> None:
         """Send to every member; full members are skipped and counted, never ChannelFull."""
+        self._send_group(*self._outgoing_group(group, message))
+
+    def _outgoing_group(self, group: str, message: Message) -> tuple[str, bytes]:
+        """What a group send stores, after its checks in order: the layer is open, ``group``
+        is a valid name, ``message`` is valid and within ``message_size_limit``."""
         self._check_open()
-        group = check_group_name(group)
-        self._send_group(group, self.encode(message))
+        return check_group_name(group), self.encode(message)
 
     def send_group_encoded(self, group: str, payload: bytes) -> None:
         """:meth:`send_group` for a ``payload`` that :meth:`encode` of this layer returned."""
@@ -288,6 +307,50 @@ class BaseChannelLayer:
         return twisted_receive.deferred_receive(
             self._next_raw_async(names), self._decoded, lambda raw: self.park(*raw)
         )
+
+    # -- the core API and groups as coroutines (Channels 4's API is built on these) -----------
+    #
+    # Each makes exactly the checks of its synchronous twin, with the same code (and so raises
+    # the same errors), then awaits the backend's async I/O hook. A hook's default runs the
+    # synchronous hook on the event loop's default executor, or inline if the layer declares
+    # ``inline_io``; a backend with an asyncio client overrides it.
+
+    async def send_async(self, channel: str, message: Message) -> None:
+        """:meth:`send` without blocking the event loop: the same checks and errors
+        (``ChannelFull``, ``MessageTooLarge``, an invalid name), raised before anything is
+        stored."""
+        await self._send_async(*self._outgoing(channel, message))
+
+    async def send_group_async(self, group: str, message: Message) -> None:
+        """:meth:`send_group` without blocking the event loop."""
+        await self._send_group_async(*self._outgoing_group(group, message))
+
+    async def group_add_async(self, group: str, channel: str) -> None:
+        """:meth:`group_add` without blocking the event loop."""
+        await self._group_add_async(*self._membership(group, channel))
+
+    async def group_discard_async(self, group: str, channel: str) -> None:
+        """:meth:`group_discard` without blocking the event loop."""
+        await self._group_discard_async(*self._membership(group, channel))
+
+    async def new_channel_async(self, pattern: str) -> str:
+        """:meth:`new_channel` without blocking the event loop."""
+        candidates = self._new_channel_candidates(pattern)
+        while True:
+            name = next(candidates)
+            if not await self._channel_in_use_async(name):
+                return name
+
+    async def flush_async(self) -> None:
+        """:meth:`flush` without blocking the event loop."""
+        self._check_open()
+        self._parked.clear()
+        await self._io_async(self._flush)
+
+    async def close_async(self) -> None:
+        """:meth:`close` without blocking the event loop."""
+        if not self._closed:
+            await self._io_async(self.close)
 
     async def _next_raw_async(self, names: list[str]) -> RawReceived:
         parked = self._take_parked(names)
@@ -363,6 +426,38 @@ class BaseChannelLayer:
         """
         loop = asyncio.get_running_loop()
         return await self._cancel_safe(loop.run_in_executor(None, self._receive, channels, True))
+
+    #: Whether the synchronous I/O hooks never wait on anything but a short lock of this
+    #: process (the layer's data lives in memory): the ``*_async`` methods then call them
+    #: inline, without a worker thread's round trip.
+    inline_io: ClassVar[bool] = False
+
+    async def _io_async(self, hook: Callable[..., T], *args: Any) -> T:
+        """Call a synchronous hook from a coroutine: inline if :attr:`inline_io`, else on the
+        event loop's default executor (the loop keeps running meanwhile)."""
+        if self.inline_io:
+            return hook(*args)
+        return await asyncio.get_running_loop().run_in_executor(None, hook, *args)
+
+    async def _send_async(self, channel: str, payload: bytes) -> None:
+        """:meth:`_send` as a coroutine that never blocks the event loop (same guarantees)."""
+        await self._io_async(self._send, channel, payload)
+
+    async def _send_group_async(self, group: str, payload: bytes) -> None:
+        """:meth:`_send_group` as a coroutine that never blocks the event loop."""
+        await self._io_async(self._send_group, group, payload)
+
+    async def _group_add_async(self, group: str, channel: str) -> None:
+        """:meth:`_group_add` as a coroutine that never blocks the event loop."""
+        await self._io_async(self._group_add, group, channel)
+
+    async def _group_discard_async(self, group: str, channel: str) -> None:
+        """:meth:`_group_discard` as a coroutine that never blocks the event loop."""
+        await self._io_async(self._group_discard, group, channel)
+
+    async def _channel_in_use_async(self, name: str) -> bool:
+        """:meth:`_channel_in_use` as a coroutine that never blocks the event loop."""
+        return await self._io_async(self._channel_in_use, name)
 
     # Naming: a coroutine that has a blocking counterpart is named like it plus ``_async``
     # (``receive`` / ``receive_async``, a backend's ``execute`` / ``execute_async``).
