@@ -68,6 +68,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
         "cross-instance": "each in-memory layer object holds its own data; another object, "
         "even on the same configuration, cannot see it",
     }
+    #: Its hooks only take a short lock: coroutines (``send_async``...) call them inline.
+    inline_io: ClassVar[bool] = True
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -183,6 +185,9 @@ class InMemoryChannelLayer(BaseChannelLayer):
         return None
 
     async def _receive_async(self, channels: list[str]) -> RawReceived:
+        result = self._receive(channels, block=False)  # the busy path: no waiter needed
+        if result is not None or self._closed:
+            return result
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.blocking_timeout
         while True:
