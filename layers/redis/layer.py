@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Generator, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from channels_core.exceptions import (
     ChannelFull,
@@ -15,6 +15,7 @@ from channels_core.exceptions import (
 )
 from channels_core.inbox import ProcessInbox, address_channels
 from channels_core.layer import RECEIVE_EXTENSIONS, BaseChannelLayer, RawReceived, random_token
+from channels_core.names import inbox_name
 from channels_core.options import (
     Option,
     OptionTable,
@@ -60,9 +61,11 @@ OFFSET_REFRESH = 30.0
 
 _NEVER = (0.0, DRAIN_INTERVAL / 2)
 
-#: A receive's decisions: yields ``(shard, script name or None, arguments)`` round trips, is
-#: sent their replies, returns the message taken (see ``RedisChannelLayer._receive_plan``).
-Plan = Generator[tuple[Shard, str | None, tuple[Any, ...]], Any, RawReceived]
+T = TypeVar("T")
+#: One call's decisions: yields ``(shard, script name or None, arguments)`` round trips, is
+#: sent their replies, returns the call's result (e.g. ``RedisChannelLayer._receive_plan``).
+#: ``_drive`` and ``_drive_async`` do the I/O.
+Plan = Generator[tuple[Shard, str | None, tuple[Any, ...]], Any, T]
 #: Longest ``socket_timeout`` / ``socket_connect_timeout`` (seconds).
 MAX_SOCKET_TIMEOUT = 3600.0
 #: URL query options redis-py reads itself (left in the URL for it), besides ``ssl_*``.
@@ -221,6 +224,12 @@ class RedisChannelLayer(BaseChannelLayer):
         return HOUSEKEEPING_SWEEP
 
     def _send(self, channel: str, payload: bytes) -> None:
+        self._drive(self._send_plan(channel, payload))
+
+    async def _send_async(self, channel: str, payload: bytes) -> None:
+        await self._drive_async(self._send_plan(channel, payload))
+
+    def _send_plan(self, channel: str, payload: bytes) -> Plan[None]:
         bang = channel.find("!")
         queue = channel if bang < 0 else channel[: bang + 1]
         cached = self._send_args.get(queue)
@@ -228,14 +237,16 @@ class RedisChannelLayer(BaseChannelLayer):
             cached = self._send_arguments(queue)
         shard = self._single or self._shards[self._ring(queue)]
         if time.monotonic() >= self._offset_due:
-            self._set_offset(self._shards[0].command("TIME"))
+            self._set_offset((yield self._shards[0], None, ("TIME",)))
         deadline = int((time.time() + self._offset_expiry) * 1000)
         if bang < 0:
             envelope = b"%d::%b" % (deadline, payload)
         else:
             envelope = b"%d:%b:%b" % (deadline, channel.encode(), payload)
-        stored = shard.run(
-            "send", (self._ns_bytes, cached[0], envelope, cached[1] + self._housekeeping())
+        stored = yield (
+            shard,
+            "send",
+            (self._ns_bytes, cached[0], envelope, cached[1] + self._housekeeping()),
         )
         if not stored:
             raise ChannelFull(
@@ -388,7 +399,9 @@ class RedisChannelLayer(BaseChannelLayer):
         plan = self._receive_plan(channels, True, stop)
         return await self._cancel_safe(self._drive_async(plan), on_cancel=stop.set)
 
-    def _receive_plan(self, channels: list[str], block: bool, stop: asyncio.Event | None) -> Plan:
+    def _receive_plan(
+        self, channels: list[str], block: bool, stop: asyncio.Event | None
+    ) -> Plan[RawReceived]:
         """Every decision of a receive (which shard, which script or command, how to read
         the reply, when to wait and for how long), as a generator that yields the round
         trips it needs, ``(shard, script name or None for a plain command, arguments)``, and
@@ -433,7 +446,7 @@ class RedisChannelLayer(BaseChannelLayer):
                 return result
         return None
 
-    def _poll_plan(self, channels: list[str]) -> Plan:
+    def _poll_plan(self, channels: list[str]) -> Plan[RawReceived]:
         """One non-blocking look at ``channels``: local buffers, then one round trip per shard."""
         for shard, names in self._local_expired():
             yield shard, "evict", (self._ns_bytes, *names)
@@ -461,7 +474,7 @@ class RedisChannelLayer(BaseChannelLayer):
         return self._take_local(channels, False)
 
     @staticmethod
-    def _drive(plan: Plan) -> RawReceived:
+    def _drive(plan: Plan[T]) -> T:
         """Run a plan's round trips on this thread's connections."""
         call = plan.send
         reply: Any = None
@@ -474,11 +487,11 @@ class RedisChannelLayer(BaseChannelLayer):
                 except LayerUnavailable as error:
                     call, reply = plan.throw, error
         except StopIteration as done:
-            result: RawReceived = done.value
+            result: T = done.value
             return result
 
     @staticmethod
-    async def _drive_async(plan: Plan) -> RawReceived:
+    async def _drive_async(plan: Plan[T]) -> T:
         """Run a plan's round trips on the running event loop's connections."""
         call = plan.send
         reply: Any = None
@@ -494,7 +507,7 @@ class RedisChannelLayer(BaseChannelLayer):
                 except LayerUnavailable as error:
                     call, reply = plan.throw, error
         except StopIteration as done:
-            result: RawReceived = done.value
+            result: T = done.value
             return result
         finally:
             plan.close()
@@ -505,24 +518,38 @@ class RedisChannelLayer(BaseChannelLayer):
         self._offset_due = time.monotonic() + OFFSET_REFRESH
 
     def _channel_in_use(self, name: str) -> bool:
-        bang = name.find("!")
-        queue = name if bang < 0 else name[: bang + 1]
-        return bool(self._shard(queue).run("in_use", (self._ns_bytes, name)))
+        return self._drive(self._in_use_plan(name))
 
-    # -- groups ---------------------------------------------------------------------------------
+    async def _channel_in_use_async(self, name: str) -> bool:
+        return await self._drive_async(self._in_use_plan(name))
+
+    def _in_use_plan(self, name: str) -> Plan[bool]:
+        return bool((yield self._shard(inbox_name(name)), "in_use", (self._ns_bytes, name)))
+
+    # -- groups: each call's decisions are a plan, run by ``_drive`` or ``_drive_async`` --------
 
     def _group_add(self, group: str, channel: str) -> None:
-        bang = channel.find("!")
-        queue = channel if bang < 0 else channel[: bang + 1]
-        self._shard(queue).run(
+        self._drive(self._group_add_plan(group, channel))
+
+    async def _group_add_async(self, group: str, channel: str) -> None:
+        await self._drive_async(self._group_add_plan(group, channel))
+
+    def _group_add_plan(self, group: str, channel: str) -> Plan[None]:
+        queue = inbox_name(channel)
+        yield (
+            self._shard(queue),
             "group_add",
             (self._ns_bytes, group, channel, self.capacity_for(queue), self._group_expiry_ms),
         )
 
     def _group_discard(self, group: str, channel: str) -> None:
-        bang = channel.find("!")
-        queue = channel if bang < 0 else channel[: bang + 1]
-        self._shard(queue).run("group_discard", (self._ns_bytes, group, channel))
+        self._drive(self._group_discard_plan(group, channel))
+
+    async def _group_discard_async(self, group: str, channel: str) -> None:
+        await self._drive_async(self._group_discard_plan(group, channel))
+
+    def _group_discard_plan(self, group: str, channel: str) -> Plan[None]:
+        yield self._shard(inbox_name(channel)), "group_discard", (self._ns_bytes, group, channel)
 
     def _group_channels(self, group: str) -> list[str]:
         members: list[str] = []
@@ -532,6 +559,12 @@ class RedisChannelLayer(BaseChannelLayer):
         return members
 
     def _send_group(self, group: str, payload: bytes) -> None:
+        self._drive(self._send_group_plan(group, payload))
+
+    async def _send_group_async(self, group: str, payload: bytes) -> None:
+        await self._drive_async(self._send_group_plan(group, payload))
+
+    def _send_group_plan(self, group: str, payload: bytes) -> Plan[None]:
         token = random_token()
         args = (
             self._ns_bytes,
@@ -548,10 +581,10 @@ class RedisChannelLayer(BaseChannelLayer):
             # takes one bounded call per chunk, in turn, so the server serves its other
             # clients in between (it would not between pipelined calls: Redis runs what one
             # client pipelined back to back). Never retried (at most once).
-            total = shard.run("send_group", (*args, 0))[3]
+            total = (yield shard, "send_group", (*args, 0))[3]
             for part in range(1, (total + GROUP_CHUNK - 1) // GROUP_CHUNK):
                 try:
-                    shard.run("send_group", (*args, part))
+                    yield shard, "send_group", (*args, part)
                 except LayerUnavailable as error:  # earlier parts were delivered
                     if isinstance(error, OutcomeUnknown):
                         raise
