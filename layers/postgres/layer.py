@@ -12,10 +12,10 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Generator, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -157,6 +157,12 @@ class _Ready:
 
 
 _Plan = Generator[_Take | _NewWaiter | _Wait | _Ready, Any, RawReceived]
+
+T = TypeVar("T")
+#: One call's statements, decided once: yields ``(query, parameters)``, is sent each one's
+#: first row (None if it returns none), returns the call's result. ``_run`` and ``_run_async``
+#: run them on one connection.
+_Script = Generator[tuple[str, Sequence[Any] | dict[str, Any]], Row | None, T]
 
 
 def _where(conninfo: str) -> tuple[str, int | None]:
@@ -325,11 +331,65 @@ class PostgresChannelLayer(BaseChannelLayer):
         finally:
             self._pool.release(conn, discard=discard)
 
-    def _fetchone(self, query: str, params: Sequence[Any] | dict[str, Any]) -> Row:
+    @asynccontextmanager
+    async def _async_connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """:meth:`_connection` on this event loop: a pooled async connection; a lost one, or
+        a statement still running after ``command_timeout``, becomes :class:`ConnectionLost`."""
+        conn = await self._async_pools.acquire()
+        discard = False
+        try:
+            async with asyncio.timeout(self.command_timeout):
+                yield conn
+        except TimeoutError as error:
+            discard = True  # interrupted mid-statement: the connection is out of step
+            raise self._lost(error) from None
+        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+            if conn.broken or conn.closed:
+                discard = True
+                raise self._lost(error) from None
+            raise
+        finally:
+            await self._async_pools.release(conn, discard=discard)
+
+    def _run(self, script: _Script[T]) -> T:
+        """Run a script's statements on one pooled connection."""
         with self._connection() as conn:
-            row = conn.execute(query, params, binary=True).fetchone()
+            return self._run_on(conn, script)
+
+    @staticmethod
+    def _run_on(conn: psycopg.Connection[Any], script: _Script[T]) -> T:
+        row: Row | None = None
+        try:
+            while True:
+                query, params = script.send(row)
+                cursor = conn.execute(query, params, binary=True)
+                row = cursor.fetchone() if cursor.description is not None else None
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    async def _run_async(self, script: _Script[T]) -> T:
+        """Run a script's statements on one async connection of the running event loop."""
+        row: Row | None = None
+        async with self._async_connection() as conn:
+            try:
+                while True:
+                    query, params = script.send(row)
+                    cursor = await conn.execute(query, params, binary=True)
+                    row = await cursor.fetchone() if cursor.description is not None else None
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            finally:
+                script.close()
+
+    def _one_row(self, query: str, params: Sequence[Any] | dict[str, Any]) -> _Script[Row]:
+        row = yield query, params
         assert row is not None
         return row
+
+    def _fetchone(self, query: str, params: Sequence[Any] | dict[str, Any]) -> Row:
+        return self._run(self._one_row(query, params))
 
     def _sweep_args(self) -> tuple[int, float | None] | None:
         """Arguments of a housekeeping pass if one is due now (at most one per interval)."""
@@ -344,14 +404,18 @@ class PostgresChannelLayer(BaseChannelLayer):
         return self.sweep_batch, gc_idle
 
     def _maybe_sweep(self, conn: psycopg.Connection[Any]) -> None:
+        self._run_on(conn, self._sweep_script())
+
+    def _sweep_script(self) -> _Script[None]:
+        """A housekeeping pass if one is due, and a VACUUM if this process is elected."""
         args = self._sweep_args()
         if args is None:
             return
-        conn.execute(self._q.sweep, args)
+        yield self._q.sweep, args
         now = time.monotonic()
         if self.vacuum_interval and now >= self._next_vacuum and not self._vacuuming:
             self._next_vacuum = now + self.vacuum_interval
-            if conn.execute(self._q.elect_vacuum, (self.vacuum_interval,)).fetchone():
+            if (yield self._q.elect_vacuum, (self.vacuum_interval,)):
                 self._vacuuming = True
                 threading.Thread(target=self._vacuum, name="pg-layer-vacuum", daemon=True).start()
 
@@ -375,14 +439,17 @@ class PostgresChannelLayer(BaseChannelLayer):
     # -- send and receive ---------------------------------------------------------------------
 
     def _send(self, channel: str, payload: bytes) -> None:
+        self._run(self._send_script(channel, payload))
+
+    async def _send_async(self, channel: str, payload: bytes) -> None:
+        await self._run_async(self._send_script(channel, payload))
+
+    def _send_script(self, channel: str, payload: bytes) -> _Script[None]:
         queue = inbox_name(channel)
         capacity = self.capacity_for(queue)
-        with self._connection() as conn:
-            if time.monotonic() >= self._next_sweep:
-                self._maybe_sweep(conn)
-            row = conn.execute(
-                self._q.send, (self.prefix, queue, channel, payload, self.expiry, capacity)
-            ).fetchone()
+        if time.monotonic() >= self._next_sweep:
+            yield from self._sweep_script()
+        row = yield self._q.send, (self.prefix, queue, channel, payload, self.expiry, capacity)
         if row is None or not row[0]:
             raise ChannelFull(f"channel {channel!r} is at its capacity of {capacity}")
 
@@ -573,32 +640,19 @@ class PostgresChannelLayer(BaseChannelLayer):
         return self._accept(await self._take_rows_async(queues, listener), channels)
 
     async def _take_rows_async(self, channels: list[str], listener: str | None) -> list[Row]:
-        conn = await self._async_pools.acquire()
-        discard = False
-        try:
-            async with asyncio.timeout(self.command_timeout):
-                expired = self._inbox.expired_channels()
-                if expired:
-                    await conn.execute(self._q.evict_channels, (self.prefix, expired))
-                due = self._sweep_args()
-                if due is not None:
-                    await conn.execute(self._q.sweep, due)
-                cursor = await conn.execute(
-                    self._q.take,
-                    (self.prefix, channels, self._batch(channels), listener),
-                    binary=True,
-                )
-                return await cursor.fetchall()
-        except TimeoutError as error:
-            discard = True  # interrupted mid-statement: the connection is out of step
-            raise self._lost(error) from None
-        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-            if conn.broken or conn.closed:
-                discard = True
-                raise self._lost(error) from None
-            raise
-        finally:
-            await self._async_pools.release(conn, discard=discard)
+        async with self._async_connection() as conn:
+            expired = self._inbox.expired_channels()
+            if expired:
+                await conn.execute(self._q.evict_channels, (self.prefix, expired))
+            due = self._sweep_args()
+            if due is not None:
+                await conn.execute(self._q.sweep, due)
+            cursor = await conn.execute(
+                self._q.take,
+                (self.prefix, channels, self._batch(channels), listener),
+                binary=True,
+            )
+            return await cursor.fetchall()
 
     # -- the listener -------------------------------------------------------------------------
 
@@ -653,30 +707,53 @@ class PostgresChannelLayer(BaseChannelLayer):
     # -- misc ---------------------------------------------------------------------------------
 
     def _channel_in_use(self, name: str) -> bool:
-        row = self._fetchone(self._q.in_use, {"p": self.prefix, "q": inbox_name(name), "c": name})
-        return bool(row[0])
+        return bool(self._fetchone(*self._in_use_query(name))[0])
+
+    async def _channel_in_use_async(self, name: str) -> bool:
+        return bool((await self._run_async(self._one_row(*self._in_use_query(name))))[0])
+
+    def _in_use_query(self, name: str) -> tuple[str, dict[str, Any]]:
+        return self._q.in_use, {"p": self.prefix, "q": inbox_name(name), "c": name}
 
     # -- groups -------------------------------------------------------------------------------
 
     def _group_add(self, group: str, channel: str) -> None:
+        self._fetchone(*self._group_add_query(group, channel))
+
+    async def _group_add_async(self, group: str, channel: str) -> None:
+        await self._run_async(self._one_row(*self._group_add_query(group, channel)))
+
+    def _group_add_query(self, group: str, channel: str) -> tuple[str, tuple[Any, ...]]:
         queue = inbox_name(channel)
-        self._fetchone(
-            self._q.group_add,
-            (self.prefix, group, channel, queue, self.capacity_for(queue), self.group_expiry),
+        return self._q.group_add, (
+            self.prefix,
+            group,
+            channel,
+            queue,
+            self.capacity_for(queue),
+            self.group_expiry,
         )
 
     def _group_discard(self, group: str, channel: str) -> None:
         self._fetchone(self._q.group_discard, (self.prefix, group, channel))
+
+    async def _group_discard_async(self, group: str, channel: str) -> None:
+        await self._run_async(self._one_row(self._q.group_discard, (self.prefix, group, channel)))
 
     def _group_channels(self, group: str) -> list[str]:
         members: list[str] = self._fetchone(self._q.group_channels, (self.prefix, group))[0]
         return members
 
     def _send_group(self, group: str, payload: bytes) -> None:
-        with self._connection() as conn:
-            if time.monotonic() >= self._next_sweep:
-                self._maybe_sweep(conn)
-            conn.execute(self._q.send_group, (self.prefix, group, payload, self.expiry))
+        self._run(self._send_group_script(group, payload))
+
+    async def _send_group_async(self, group: str, payload: bytes) -> None:
+        await self._run_async(self._send_group_script(group, payload))
+
+    def _send_group_script(self, group: str, payload: bytes) -> _Script[None]:
+        if time.monotonic() >= self._next_sweep:
+            yield from self._sweep_script()
+        yield self._q.send_group, (self.prefix, group, payload, self.expiry)
 
     # -- flush, statistics, sessions, close ---------------------------------------------------
 
