@@ -3,7 +3,9 @@
 Everything that does not depend on the engine lives here: name rules, message validation and
 encoding, size limits, capacity lookup, ``new_channel`` naming, fair ordering of the channels a
 ``receive`` asks for, the ``receive_many`` alias, ``close()`` and the context manager, the
-exception attributes, and cancellation safety for every ``receive_async`` (``_cancel_safe``). A
+exception attributes, cancellation safety for every ``receive_async`` (``_cancel_safe``), and
+the coroutine versions of the calls (``send_async``...), which make the same checks with the same
+code and only await an async I/O hook (by default the sync hook on a worker thread). A
 backend subclasses it and only says how its engine stores, moves and expires encoded messages,
 by implementing the ``_``-prefixed hooks below.
 

@@ -65,7 +65,7 @@ Options (constructor keywords or URL query parameters)
         prefix.
     ``pool_size`` (4)
         Most pooled connections per process for sends and receives (and, separately, per
-        event loop for ``receive_async``).
+        event loop for the coroutines: ``receive_async``, ``send_async``...).
     ``connect_timeout`` (3)
         Seconds to wait for a connection (libpq counts whole seconds, at least 2).
     ``prepared_statements`` (true)
@@ -106,10 +106,11 @@ Durability: UNLOGGED tables and ``synchronous_commit = off``
 Connection budget (per process, per layer object)
     One LISTEN connection (opened by the first blocking receive, on its own thread), plus at
     most ``pool_size`` pooled connections opened on demand, plus at most ``pool_size`` per
-    event loop that calls ``receive_async``. Pooled connections are autocommit and keep no
-    session state (no SET, no LISTEN, no temporary tables; prepared statements only if
-    ``prepared_statements``), so they may go through PgBouncer in transaction mode; only the
-    LISTEN connection needs a real session (``listen_url``).
+    event loop that calls the coroutines (``receive_async``, ``send_async``...). Pooled
+    connections are autocommit and keep no session state (no SET, no LISTEN, no temporary
+    tables; prepared statements only if ``prepared_statements``), so they may go through
+    PgBouncer in transaction mode; only the LISTEN connection needs a real session
+    (``listen_url``).
 
 NOTIFY
     NOTIFY takes a database-wide lock while its transaction commits. The layer only NOTIFYs

@@ -44,9 +44,10 @@ Features
       group's data lives on the shards of its members), Redis Sentinel, TLS (``rediss://``),
       password and ACL user from the URL; optional AES-GCM encryption of message bodies.
     * Each thread that uses the layer keeps one connection of its own for the hot paths, and
-      each event loop keeps its own for ``receive_async`` (one, plus one per task of that loop
-      that is in a call at the same time; at most 8 kept idle); both speak RESP directly (no
-      pool lookup or wrapper per call) and never block the event loop. Connections closed by
+      each event loop keeps its own for the coroutines (``receive_async``, ``send_async``,
+      ``send_group_async``...: one, plus one per task of that loop that is in a call at the
+      same time; at most 8 kept idle); both speak RESP directly (no pool lookup or wrapper
+      per call) and never block the event loop. Connections closed by
       the server are noticed before use and reopened; a call that may have taken a message is
       never retried; a closed event loop's connections are dropped.
     * Unreachable server: calls fail within ``socket_connect_timeout`` / ``socket_timeout``
