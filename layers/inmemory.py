@@ -211,11 +211,20 @@ class InMemoryChannelLayer(BaseChannelLayer):
                     self._waiters.discard(entry)
 
     def _wake(self) -> None:
-        """Wake blocked receivers (threads and coroutines). Called with the lock held."""
+        """Wake blocked receivers (threads and coroutines). Called with the lock held.
+
+        Each waiting coroutine is woken once (then unlisted: it lists a new waiter if it has
+        to wait again), directly if it waits on the running event loop, so a burst of sends
+        schedules one wake-up per waiter, not one per send."""
         self._cond.notify_all()
-        for loop, waiter in self._waiters:
-            if not waiter.done():
-                loop.call_soon_threadsafe(_resolve, waiter)
+        if self._waiters:
+            running = _running_loop()
+            for loop, waiter in self._waiters:
+                if loop is running:
+                    _resolve(waiter)
+                else:
+                    loop.call_soon_threadsafe(_resolve, waiter)
+            self._waiters.clear()
 
     def _channel_in_use(self, name: str) -> bool:
         with self._cond:
@@ -433,6 +442,13 @@ class InMemoryChannelLayer(BaseChannelLayer):
 def _resolve(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 #: This backend's registration (:mod:`channels_core.registry`).
