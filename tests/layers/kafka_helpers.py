@@ -141,10 +141,11 @@ def stop_session_broker() -> None:
 
 
 def consume_until_stopped(
-    url: str, options: dict[str, Any], channel: str, stop: Any, results: Any
+    url: str, options: dict[str, Any], channel: str, stop: Any, results: Any, counter: Any = None
 ) -> None:
     """A consumer process: receive ``{"i": n}`` from ``channel`` until ``stop`` is set, then
-    close the layer (giving back what it took) and report the ids received."""
+    close the layer (giving back what it took) and report the ids received. ``counter`` (a
+    ``multiprocessing.Value``), if given, counts every receive as it happens."""
     from channels_core import load_layer
 
     got: list[int] = []
@@ -155,6 +156,9 @@ def consume_until_stopped(
                 name, message = layer.receive([channel], block=True)
                 if name is not None:
                     got.append(message["i"])
+                    if counter is not None:
+                        with counter.get_lock():
+                            counter.value += 1
         finally:
             layer.close()
         results.put(("ok", got))
