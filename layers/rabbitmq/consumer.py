@@ -36,10 +36,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from channels_core.exceptions import LayerUnavailable
 from channels_core.inbox import ProcessInbox, entry_address
 
 from . import ledger
 from .connection import CHANNEL_ERRORS, CONNECTION_ERRORS, NOT_FOUND, Link, reply_code
+from .rosters import Rosters
 
 RawReceived = tuple[str, bytes] | None
 
@@ -89,11 +91,12 @@ class Receiver:
         self._capacity_for = capacity_for
         self.lock = threading.RLock()
         self._consume: Any = None
+        self._qos = 0  # the consume channel's prefetch for the next consumer
         self._generation = -1
         self._consumers: dict[str, Consumer] = {}  # by name asked for
         self._by_tag: dict[str, Consumer] = {}
-        #: inbox prefix -> group -> full name -> when the membership lapses
-        self._rosters: dict[str, dict[str, dict[str, float]]] = {}
+        #: the ``!`` memberships of the inboxes received here (see :mod:`.rosters`)
+        self.rosters = Rosters()
         self._roster_tags: dict[str, str] = {}
         self._closed = False
         self._pump = threading.Thread(target=self._pump_loop, name="rabbitmq-pump", daemon=True)
@@ -113,6 +116,7 @@ class Receiver:
             try:
                 channel = connection.channel()
                 channel.basic_qos(prefetch_count=self._prefetch)
+                self._qos = self._prefetch
                 channel.add_on_cancel_callback(self._cancelled_by_broker)
             except CONNECTION_ERRORS as error:
                 raise link.failed(error) from None
@@ -121,6 +125,17 @@ class Receiver:
             self._pump_started = True
             self._pump.start()
         return self._consume
+
+    def prepare(self) -> None:
+        """Open the connection and the consume channel now, if they are not (best effort:
+        a failure is left for the next receive to report)."""
+        with self.lock:
+            if self._consume is not None and self._consume.is_open:
+                return
+            try:
+                self._channel()
+            except LayerUnavailable:
+                pass
 
     def _forget_consumers(self) -> None:
         """The channel is gone: the broker requeued everything unacknowledged on it, so the
@@ -175,13 +190,16 @@ class Receiver:
 
     def _start(self, channel: Any, consumer: Consumer, inbox: bool) -> None:
         name = consumer.name
-        if inbox and name not in self._roster_tags:
-            self._declare_roster(channel, self._roster_of(name))
+        if inbox and name not in self._roster_tags:  # declared with the inbox (``declare``)
             self._roster_tags[name] = channel.basic_consume(
                 self._roster_of(name), self._roster_callback(name), auto_ack=True
             )
-        # Never more pushed to this process than the channel's capacity.
-        channel.basic_qos(prefetch_count=min(self._prefetch, self._capacity_for(name)))
+        # Never more pushed to this process than the channel's capacity (the prefetch
+        # applies to the consumers started after it is set).
+        prefetch = min(self._prefetch, self._capacity_for(name))
+        if prefetch != self._qos:
+            channel.basic_qos(prefetch_count=prefetch)
+            self._qos = prefetch
         consumer.tag = channel.basic_consume(
             consumer.queue, self._callback(consumer), auto_ack=False
         )
@@ -204,12 +222,10 @@ class Receiver:
         record = ledger.Record.parse(0, body)
         if record is None:
             return
-        groups = self._rosters.setdefault(inbox, {})
-        members = groups.setdefault(record.group, {})
         if record.kind == "a":
-            members[record.name] = record.at + record.lapse
-        elif members.pop(record.name, None) is not None and not members:
-            del groups[record.group]
+            self.rosters.add(inbox, record.group, record.name, record.at, record.at + record.lapse)
+        elif record.kind == "d":
+            self.rosters.discard(inbox, record.group, record.name, record.at)
 
     # -- taking messages ----------------------------------------------------------------------
 
@@ -325,12 +341,9 @@ class Receiver:
             if not kind:
                 continue
             if kind[0] == "#":  # a group entry: for this inbox's members of the group
-                members = self._rosters.get(consumer.name, {}).get(kind[1:], {})
-                for full, lapse_at in list(members.items()):
-                    if lapse_at <= now:
-                        del members[full]
+                members = self.rosters.members(consumer.name, kind[1:], now)
                 if members:
-                    entries.append((entry_address(list(members)), body, expires_at))
+                    entries.append((entry_address(members), body, expires_at))
             elif kind.startswith(consumer.name) and len(kind) > len(consumer.name):
                 entries.append((kind, body, expires_at))
         try:
@@ -434,7 +447,7 @@ class Receiver:
         with self.lock:
             for consumer in list(self._consumers.values()):
                 consumer.pending.clear()
-            self._rosters.clear()
+            self.rosters.clear()
             channel = self._consume
             self._forget_consumers()
             if channel is not None:

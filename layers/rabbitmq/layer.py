@@ -313,29 +313,47 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         queue = self._queue(channel)
         self._ensure_queue(link, queue, channel)
         if "!" in channel:
-            roster = self._roster(inbox_name(channel))
-            body = ledger.encode("a", channel, group, self.group_expiry)
-            self._publish_roster(link, roster, body)
+            self._tell_roster(link, "a", group, channel)
+        # An exchange this process declared lately is bound to at once; if it was deleted
+        # meanwhile (it lost its last binding), the bind fails and both are declared again.
+        now = time.monotonic()
+        declared = self._recorded_exchanges.get(exchange, 0.0) > now
         for attempt in range(2):
             try:
-                link.run(lambda ch: ch.exchange_declare(exchange, "fanout", auto_delete=True))
+                if attempt or not declared:
+                    link.run(lambda ch: ch.exchange_declare(exchange, "fanout", auto_delete=True))
                 link.run(lambda ch: ch.queue_bind(queue, exchange))
                 break
-            except CHANNEL_ERRORS as error:  # the exchange lost its last binding meanwhile
+            except CHANNEL_ERRORS as error:
                 if reply_code(error) != NOT_FOUND or attempt:
                     raise
                 self._ensure_queue(link, queue, channel, force=True)
-        now = time.monotonic()
         if self._recorded_exchanges.get(exchange, 0.0) <= now:
             self._record(link, "x", exchange, self.group_expiry + 60)
             self._recorded_exchanges[exchange] = now + self.group_expiry / 3
         self._record(link, "a", channel, self.group_expiry, group)
         self._members.setdefault(group, {})[channel] = time.time() + self.group_expiry
 
-    def _publish_roster(self, link: Link, roster: str, body: bytes) -> None:
+    def _tell_roster(self, link: Link, kind: str, group: str, channel: str) -> None:
+        """Tell the owner of ``channel``'s inbox that it joined (``a``) or left (``d``)
+        ``group``: directly when the owner is this layer object, else through the inbox's
+        roster queue (nothing to tell if that queue is gone: so is the inbox)."""
+        inbox = inbox_name(channel)
+        now = time.time()
+        if inbox in self._own_inboxes:
+            rosters = self._receiver.rosters
+            if kind == "a":
+                rosters.add(inbox, group, channel, now, now + self.group_expiry)
+            else:
+                rosters.discard(inbox, group, channel, now)
+            return
+        roster = self._roster(inbox)
+        body = ledger.encode(kind, channel, group, self.group_expiry if kind == "a" else 0.0)
         try:
             self._publish(link, "", roster, body, properties(delivery_mode=1))
         except Unroutable:
+            if kind != "a":
+                return
             link.run(lambda ch: self._declare_roster(ch, roster))
             self._record(link, "q", roster, ROSTER_EXPIRES_MS / 1000 + 60)
             self._publish(link, "", roster, body, properties(delivery_mode=1))
@@ -351,11 +369,7 @@ class RabbitMQChannelLayer(BaseChannelLayer):
     def _end_membership(self, link: Link, group: str, channel: str) -> None:
         """Stop a member's deliveries: unbind a plain queue, or tell an inbox's roster."""
         if "!" in channel:
-            body = ledger.encode("d", channel, group)
-            try:
-                self._publish(link, "", self._roster(inbox_name(channel)), body, properties())
-            except Unroutable:
-                pass  # no roster: its inbox is gone
+            self._tell_roster(link, "d", group, channel)
             return
         try:
             link.run(lambda ch: ch.queue_unbind(self._queue(channel), self._exchange(group)))
@@ -482,15 +496,8 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         self._receiver.forget_local()
 
     def _ready(self, link: Link, queue: str) -> int:
-        """Messages ready in ``queue`` (0 if it does not exist), on a throwaway channel so a
-        404 closes nothing else."""
-        channel = link.new_channel()
-        try:
-            return int(channel.queue_declare(queue, passive=True).method.message_count)
-        except CHANNEL_ERRORS:
-            return 0
-        finally:
-            ledger.close_quietly(channel)
+        """Messages ready in ``queue`` (0 if it does not exist)."""
+        return link.ready(queue)
 
     def _pending(self, link: Link, queue: str) -> int:
         name = queue[len(self._ns) :]
@@ -533,7 +540,10 @@ class RabbitMQChannelLayer(BaseChannelLayer):
     def new_channel(self, pattern: str) -> str:
         name = super().new_channel(pattern)
         if "!" in name:
-            self._own_inboxes.add(inbox_name(name))
+            inbox = inbox_name(name)
+            if inbox not in self._own_inboxes:
+                self._own_inboxes.add(inbox)
+                self._receiver.prepare()  # this object will receive it: connect ahead
         return name
 
     def _close(self) -> None:
