@@ -6,18 +6,28 @@ Features
     * One queue per normal or ``?`` channel, and one per ``!`` inbox (the part up to and
       including the ``!``: ``ws.send.<id>!``), all under ``<prefix>:``. Queues are declared
       with ``x-max-length`` = the channel's capacity and ``x-overflow=reject-publish``; every
-      publish waits for its publisher confirm, so a full queue is a ``ChannelFull`` for the
-      sender and nothing is stored. ``x-message-ttl`` = ``expiry`` (the broker drops what
+      publish waits for its own publisher confirm before ``send`` returns, so a full queue is
+      a ``ChannelFull`` for the very send that found it full and nothing is stored. Nothing
+      is pipelined across sends (a send that returned before its confirm could not report
+      that); each send is one publish written in one socket write, then one wait for its
+      confirm. ``x-message-ttl`` = ``expiry`` (the broker drops what
       waited too long, never delivered) and ``x-expires`` (an unused queue is deleted by the
       broker; senders re-declare the queues they use, which keeps them alive).
     * Receiving uses consumers (``basic.consume``, never ``basic.get``) with a prefetch of
       ``prefetch`` messages. At most once: a message is acknowledged before ``receive``
       returns it; messages pushed to a process but not handed out go back to their queue, in
-      place, when their consumer is cancelled (nobody asked for its channel for 2 s, close,
+      place, when their consumer is cancelled (nobody asked for its channel for 0.5 s, close,
       lost connection), so no two receivers ever get one. A non-blocking receive that finds
       nothing local makes one round trip per queue (a passive declare on the consuming
       channel, answered after every delivery the broker made before it), so a message sent
       before is seen by any process.
+    * Capacity bound: ``x-max-length`` counts the messages *ready* in a queue, not those
+      pushed to a consumer and not yet acknowledged. Each consumer is started with a
+      prefetch of ``min(prefetch, capacity)``, so a channel holds at most ``capacity + R *
+      min(prefetch, capacity)`` messages, ``R`` being the number of layer objects receiving
+      it at that moment (consumers are cancelled 0.5 s after their last receive). An inbox
+      has one receiver (``R = 1``); what it drained sits in its process buffers, each bounded
+      by its channel's capacity. Lower ``prefetch`` to tighten the bound.
     * ``!`` channels: a receiving process drains its inbox queue into bounded, expiring
       buffers per full channel name (``channels_core.inbox.ProcessInbox``), served
       round-robin; a process that does not receive does not drain, so its inbox fills on
@@ -26,10 +36,12 @@ Features
     * Groups: one fanout exchange per group (``<prefix>:#g.<group>``) with a binding per
       member queue; ``send_group`` is one publish whatever the group's size, and an inbox
       gets one entry however many of its ``!`` channels are members (RabbitMQ routes a
-      message once per queue). The inbox's owner fans the entry out to its members, which
-      it learns from the inbox's roster queue (``<prefix>:#roster.<inbox>``, records
-      published by ``group_add``/``group_discard``). A full member is skipped (the confirm
-      says so) and counted; the others get the message.
+      message once per queue). The inbox's owner fans the entry out to its members: those
+      it added or discarded itself it knows at once (``layers.rabbitmq.rosters``); those
+      other layer objects added or discarded it learns from the inbox's roster queue
+      (``<prefix>:#roster.<inbox>``, records published by their
+      ``group_add``/``group_discard``); the newest change of a membership wins. A full
+      member is skipped (the confirm says so) and counted; the others get the message.
     * The ledger: AMQP cannot list queues, exchanges or bindings, so each prefix has a
       ledger queue (``<prefix>:#ledger``) where every declaration and membership change is
       appended as a small msgpack record. A reader (``group_channels``, ``flush``,

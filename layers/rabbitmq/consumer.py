@@ -18,8 +18,9 @@ At most once, never lost:
   expiring per-channel buffers; a process that does not receive does not drain, so its
   inbox fills on the broker and senders see ``ChannelFull``;
 * a group entry in an inbox names its group; the receiver fans it out to the inbox's members
-  of that group, which it learns from the inbox's roster queue (after a round trip that makes
-  sure every roster record enqueued before the entry has arrived).
+  of that group (:class:`~.rosters.Rosters`: its own layer object's memberships, and those
+  from the inbox's roster queue, after a round trip that makes sure every roster record
+  enqueued before the entry has arrived).
 
 A non-blocking ``take`` that finds nothing local asks the broker once per queue (a passive
 declare on the consume channel: the broker sends every delivery it has made before the

@@ -148,6 +148,15 @@ def exchange_exists(url: str, exchange: str) -> bool:
     return _declared(url, lambda channel: channel.exchange_declare(exchange, passive=True))
 
 
+def queue_depth(url: str, queue: str) -> int:
+    """Messages ready in ``queue`` (which must exist), on a throwaway connection."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        return int(connection.channel().queue_declare(queue, passive=True).method.message_count)
+    finally:
+        connection.close()
+
+
 def listed_queues(prefix: str) -> list[str]:
     """The shared broker's queues whose names start with ``prefix:`` (``rabbitmqctl``)."""
     result = subprocess.run(

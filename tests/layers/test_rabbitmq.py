@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from channels_core.exceptions import ImproperlyConfigured, LayerUnavailable
+from channels_core.exceptions import ChannelFull, ImproperlyConfigured, LayerUnavailable
 from channels_core.loading import load_layer
 from layers.rabbitmq import RabbitMQChannelLayer
 from tests.factories import layer_factory
@@ -126,6 +126,34 @@ def test_a_discarded_process_member_gets_no_more_group_messages(make: Factory) -
     layer.send_group("room", {"n": 1})
     assert layer.receive([inbox], block=True) == (stay, {"n": 1})
     assert layer.receive([inbox]) == (None, None)
+
+
+def test_own_memberships_are_known_without_roster_records(
+    make: Factory, rabbitmq_url: str, unique_prefix: str
+) -> None:
+    layer = make()
+    member = layer.new_channel("own!")
+    inbox = member[: member.index("!") + 1]
+    layer.group_add("mine", member)
+    roster = f"{unique_prefix}:#roster.{inbox}"
+    assert helpers.queue_depth(rabbitmq_url, roster) == 0  # nothing to read back
+    layer.send_group("mine", {"n": 1})
+    assert layer.receive([inbox], block=True) == (member, {"n": 1})
+
+
+def test_the_newest_membership_change_wins_whoever_made_it(make: Factory) -> None:
+    """Another object's add goes through the roster queue, the owner's discard does not:
+    the later one counts, either way round."""
+    owner, other = make(), make()
+    member = owner.new_channel("mixed!")
+    inbox = member[: member.index("!") + 1]
+    other.group_add("g", member)
+    owner.group_discard("g", member)
+    other.send_group("g", {"n": 1})
+    assert owner.receive([inbox], block=True) == (None, None)
+    other.group_add("g", member)
+    other.send_group("g", {"n": 2})
+    assert owner.receive([inbox], block=True) == (member, {"n": 2})
 
 
 def test_another_process_sees_group_members(make: Factory) -> None:
@@ -256,6 +284,22 @@ def test_four_receiver_processes_no_duplicate_and_no_loss(
     assert [i for i, n in counts.items() if n > 1] == [], "delivered twice"
     assert sorted(set(range(count)) - set(counts)) == [], "lost"
     assert sum(1 for share in shares if share) >= 2, f"one receiver took all: {shares}"
+
+
+def test_capacity_is_exceeded_by_at_most_one_prefetch_per_receiver(make: Factory) -> None:
+    """x-max-length counts ready messages only: an active receiver's unacknowledged
+    prefetch (min(prefetch, capacity)) comes on top, and no more."""
+    sender, receiver = make(capacity=5), make(capacity=5, prefetch=2)
+    sender.send("bound", {"i": -1})
+    assert receiver.receive(["bound"], block=True) == ("bound", {"i": -1})  # stays consuming
+    stored = 0
+    with pytest.raises(ChannelFull):
+        for index in range(20):
+            sender.send("bound", {"i": index})
+            stored += 1
+    # 7 while the receiver's consumer lives (it is cancelled 0.5 s after its last receive,
+    # which a very slow run may reach: its prefetch then goes back and counts again).
+    assert 5 <= stored <= 5 + 2
 
 
 def test_prefetched_messages_go_back_when_a_receiver_closes(make: Factory) -> None:
