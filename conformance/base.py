@@ -7,6 +7,7 @@
     class TestMyLayer(LayerConformance):
         layer = "redis://127.0.0.1:6379/0"   # anything channels_core.load_layer accepts
         config = {"capacity": 100}           # constructor options
+        max_examples = 25                    # optional: examples per property clause
 
 Each clause becomes one test, ``test_clause[<clause id>]``; the few that sleep on purpose
 (expiry) carry the ``slow`` marker (``-m "not slow"`` leaves them out). Every test builds its
@@ -31,6 +32,7 @@ import pytest
 
 from .registry import all_clauses
 from .runner import DEVIATION, FAILED, NOT_APPLICABLE, LayerFacts, execute, skip_reason
+from .settings import examples_budget
 
 
 class LayerConformance:
@@ -40,6 +42,9 @@ class LayerConformance:
     layer: ClassVar[str] = ""
     #: Options passed to the layer's constructor in every test.
     config: ClassVar[dict[str, Any]] = {}
+    #: Examples per property clause and stateful run (``None``: the suite's default, 50);
+    #: ``CONFORMANCE_MAX_EXAMPLES`` overrides it when set.
+    max_examples: ClassVar[int | None] = None
 
     def make_layer(self, **overrides: Any) -> Any:
         """A new layer under test with ``config`` plus the suite's per-test ``overrides``
@@ -74,7 +79,8 @@ class LayerConformance:
             if status == DEVIATION:
                 pytest.xfail(f"declared deviation: {reason}")
             pytest.skip(f"{status}: {reason}")
-        result = execute(clause, self.make_layer, self.layer or None, self.config)
+        with examples_budget(self.max_examples):
+            result = execute(clause, self.make_layer, self.layer or None, self.config)
         if result.status == FAILED:
             pytest.fail(f"[{clause.id}] {clause.quote}\n\n{result.detail}", pytrace=False)
         if result.status == NOT_APPLICABLE:
