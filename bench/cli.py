@@ -96,8 +96,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0 if at least one row ran, 1 if none could, 2 on bad arguments."""
     args = parser().parse_args(argv)
     token = f"bench{os.urandom(4).hex()}"
+    broker = targets.local_kafka(
+        args.layers, None if args.no_ceilings else list(args.ceilings or [])
+    )
     try:
-        chosen, skipped = targets.ours(args.layers, token)
+        return _run(args, token, None if broker is None else broker.url)
+    finally:
+        if broker is not None:
+            broker.cleanup()
+
+
+def _run(args: argparse.Namespace, token: str, kafka_url: str | None) -> int:
+    try:
+        chosen, skipped = targets.ours(args.layers, token, kafka_url)
         if not args.no_peers:
             chosen += targets.peers(args.peers or None, token)
         if not args.no_ceilings:

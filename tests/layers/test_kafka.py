@@ -190,3 +190,26 @@ def test_flush_is_seen_by_another_reader_that_already_joined(make: Any) -> None:
     time.sleep(0.2)  # FLUSH_VISIBILITY: a reader that took messages re-reads the control topic
     reader.send("f", {"after": True})
     assert reader.receive(["f"], block=True) == ("f", {"after": True})
+
+
+# -- the benchmark's broker ---------------------------------------------------------------------
+
+
+def test_the_benchmark_starts_a_tansu_only_when_kafka_is_wanted_and_absent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bench import targets
+
+    port = free_port()
+    monkeypatch.setenv(targets.KAFKA_ENV, f"127.0.0.1:{port}")
+    assert targets.local_kafka(["redis"], None) is None  # no Kafka row requested
+    broker = targets.local_kafka(["kafka"], None)
+    assert broker is not None
+    try:
+        assert broker.port == port and targets.port_open(port)
+        assert targets.local_kafka(None, []) is None  # one answers now: nothing started
+        rows, _ = targets.ours(["kafka"], "t", broker.url)
+        assert rows and all(row.options["spec"] == broker.url for row in rows)
+    finally:
+        broker.cleanup()
+    assert not targets.port_open(port)
