@@ -214,14 +214,17 @@ class InMemoryChannelLayer(BaseChannelLayer):
         """Wake blocked receivers (threads and coroutines). Called with the lock held.
 
         Each waiting coroutine is woken once (then unlisted: it lists a new waiter if it has
-        to wait again), directly if it waits on the running event loop, so a burst of sends
-        schedules one wake-up per waiter, not one per send."""
+        to wait again), so a burst of sends schedules one wake-up per waiter, not one per
+        send; on the running event loop without the thread-safe call's self-pipe write. The
+        wake-up is always a callback, never a direct resolution: a receive cancelled just
+        before it sees its cancellation first, and leaves the message for the next receive.
+        """
         self._cond.notify_all()
         if self._waiters:
             running = _running_loop()
             for loop, waiter in self._waiters:
                 if loop is running:
-                    _resolve(waiter)
+                    loop.call_soon(_resolve, waiter)
                 else:
                     loop.call_soon_threadsafe(_resolve, waiter)
             self._waiters.clear()
