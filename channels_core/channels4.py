@@ -39,6 +39,7 @@ import asyncio
 import time
 import weakref
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 from . import exceptions
@@ -183,7 +184,9 @@ class _InboxReaders:
     def __init__(self, layer: BaseChannelLayer) -> None:
         self.layer = layer
         self.buffers: dict[str, deque[tuple[float, Message]]] = {}
-        self.arrived: dict[str, asyncio.Event] = {}
+        #: channel -> the futures of the receives waiting on it (each resolved once, by the
+        #: reader of its inbox when a message for it arrives or when that reader stops)
+        self.arrived: dict[str, list[asyncio.Future[None]]] = {}
         self.waiting: dict[str, int] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.dropped = 0
@@ -199,20 +202,22 @@ class _InboxReaders:
                 reader = self.tasks.get(inbox)
                 if reader is None:
                     reader = self.tasks[inbox] = asyncio.ensure_future(self._read(inbox))
-                arrived = self.arrived.setdefault(channel, asyncio.Event())
-                wakeup = asyncio.ensure_future(arrived.wait())
+                arrived = asyncio.get_running_loop().create_future()
+                waiters = self.arrived.setdefault(channel, [])
+                waiters.append(arrived)
                 try:
-                    await asyncio.wait({wakeup, reader}, return_when=asyncio.FIRST_COMPLETED)
+                    await arrived
                 finally:
-                    wakeup.cancel()
+                    if arrived.cancelled() and arrived in waiters:  # this receive was cancelled
+                        waiters.remove(arrived)
+                        if not waiters and self.arrived.get(channel) is waiters:
+                            del self.arrived[channel]
                 if reader.done() and not reader.cancelled() and reader.exception() is not None:
                     raise reader.exception()  # type: ignore[misc]  # the layer's error
-                arrived.clear()
         finally:
             self.waiting[channel] -= 1
             if not self.waiting[channel]:
                 del self.waiting[channel]
-                self.arrived.pop(channel, None)
 
     def _take(self, channel: str) -> Message | None:
         buffer = self.buffers.get(channel)
@@ -240,11 +245,17 @@ class _InboxReaders:
                     self.dropped += 1  # at most once: a full local buffer drops, never blocks
                     continue
                 buffer.append((time.monotonic() + self.layer.expiry, message))
-                arrived = self.arrived.get(channel)
-                if arrived is not None:
-                    arrived.set()
+                self._wake(self.arrived.pop(channel, ()))
         finally:
             del self.tasks[inbox]
+            for channel in [name for name in self.arrived if inbox_name(name) == inbox]:
+                self._wake(self.arrived.pop(channel))
+
+    @staticmethod
+    def _wake(waiters: Iterable[asyncio.Future[None]]) -> None:
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def clear(self) -> None:
         self.buffers.clear()
