@@ -469,13 +469,14 @@ class KafkaChannelLayer(BaseChannelLayer):
     def _catch_up(self, channels: list[str]) -> RawReceived:
         """Wait (bounded) until the readers hold everything the broker had for ``channels``
         when this call started: a message whose send returned is visible to a non-blocking
-        receive. One ListOffsets round trip, then local waits: for a normal channel, as long
-        as its reader is joining the group (a first receive, or a rebalance under way: a
-        member whose session lapsed under load rejoins) and then fetching, within
-        ``join_timeout`` + ``request_timeout``."""
+        receive. The readers of all listed normal channels join their groups first (within
+        ``join_timeout``); then one ListOffsets round trip and local waits, also while a reader
+        rejoins (a rebalance under way: a member whose session lapsed under load), within
+        ``request_timeout`` more."""
         if self._client.failures != self._verified_failures:
             self._verify_positions()
-        deadline = time.monotonic() + self.join_timeout + self.request_timeout
+        join_deadline = time.monotonic() + self.join_timeout
+        deadline = join_deadline + self.request_timeout
         tps: list[Any] = []
         for name in channels:
             if name[-1] == "!":
@@ -483,7 +484,11 @@ class KafkaChannelLayer(BaseChannelLayer):
             elif "?" in name:
                 tps.append(self._single_tp(name))
             else:
-                tps.append(self._readers[name].tp)
+                reader = self._readers[name]
+                # every listed channel joins before anything is handed out, so a busy
+                # channel whose reader joined first does not starve a quiet one
+                reader.joined.wait(max(0.0, join_deadline - time.monotonic()))
+                tps.append(reader.tp)
         self._check_readers(channels)
         ends = self._client.end_offsets(tps)
         while True:
