@@ -7,13 +7,14 @@ that a failing test prints.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,10 +24,34 @@ from tests.servers import free_port, port_open
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+#: prctl(2) option: the signal the kernel sends a process when its parent dies (Linux).
+PR_SET_DEATHSIG = 1
+
+
+def dies_with_this_process() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes a child get SIGKILL when the thread that started it (the
+    pytest process here) dies, killed or crashed, so no server or worker outlives the tests.
+    None off Linux (no ``prctl``)."""
+    if sys.platform != "linux":
+        return None
+    parent = os.getpid()
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: no dlopen after fork
+
+    def in_child() -> None:  # between fork and exec; the setting survives the exec
+        if prctl(PR_SET_DEATHSIG, signal.SIGKILL) != 0:
+            os._exit(127)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return in_child
+
+
+#: Processes started and not stopped yet (a failing test's report shows their logs).
+live: list[Process] = []
 
 
 class Process:
-    """A child process with its output in a temporary log file."""
+    """A child process with its output in a temporary log file; it dies with this process."""
 
     def __init__(self, name: str, argv: Sequence[str], env: dict[str, str]) -> None:
         self.name = name
@@ -38,7 +63,9 @@ class Process:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=dies_with_this_process(),
         )
+        live.append(self)
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
@@ -48,6 +75,8 @@ class Process:
             pytest.fail(f"{self.name} exited with {self.popen.returncode}:\n{self.output()}")
 
     def stop(self) -> None:
+        if self in live:
+            live.remove(self)
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
             try:
