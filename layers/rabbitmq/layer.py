@@ -142,6 +142,8 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         #: group -> members known from the last ledger read and this process's own changes
         self._members: dict[str, dict[str, float]] = {}
         self._group_due = 0.0  # when a send_group must read the ledger first
+        self._housekeeping_lock = threading.Lock()
+        self._housekeepings = 0  # completed in this process (see _housekeeping_unless_done)
         self._eviction_check = 0.0
         self._sent: dict[str, int] = {}
         self._full: dict[str, int] = {}
@@ -306,8 +308,9 @@ class RabbitMQChannelLayer(BaseChannelLayer):
 
     def _group_add(self, group: str, channel: str) -> None:
         link = self._link()
+        done = self._housekeepings
         if self._group_due == 0.0:
-            self._housekeeping(link)
+            self._housekeeping_unless_done(link, done)
         self._ensure_dead_letters(link)
         exchange = self._exchange(group)
         queue = self._queue(channel)
@@ -383,9 +386,10 @@ class RabbitMQChannelLayer(BaseChannelLayer):
 
     def _send_group(self, group: str, payload: bytes) -> None:
         link = self._link()
+        done = self._housekeepings
         now = time.monotonic()
         if now >= self._group_due or (now >= self._eviction_check and self._has_dead_letters(link)):
-            self._housekeeping(link)
+            self._housekeeping_unless_done(link, done)
         props = properties(type="#" + group, timestamp=int(time.time() * 1000))
         full: set[str] = set()
         try:
@@ -418,6 +422,15 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         self._eviction_check = time.monotonic() + EVICTION_CHECK
         return self._ready(link, self._dead) > 0
 
+    def _housekeeping_unless_done(self, link: Link, done: int) -> None:
+        """:meth:`_housekeeping`, unless one completed in this process since the caller saw
+        ``done`` of them: threads that find it due at once wait for one ledger read instead
+        of queueing up reads (readers are serialized, each bounded by ``ledger.READ_TIMEOUT``
+        including its wait: ten at once failed with ``LayerUnavailable`` on a large ledger)."""
+        with self._housekeeping_lock:
+            if self._housekeepings == done:
+                self._housekeeping(link)
+
     def _housekeeping(self, link: Link) -> ledger.Snapshot:
         """Read the ledger (serialized across processes), apply evictions from the
         dead-letter queue, unbind memberships that ended, and compact the ledger."""
@@ -437,6 +450,7 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         self._group_due = min(snapshot.next_lapse, started + self.group_expiry) - started
         self._group_due += time.monotonic()
         self._eviction_check = time.monotonic() + EVICTION_CHECK
+        self._housekeepings += 1
         return snapshot
 
     def _take_dead_letters(self, link: Link) -> set[str]:

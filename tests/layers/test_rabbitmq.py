@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -12,7 +13,7 @@ import pytest
 
 from channels_core.exceptions import ChannelFull, ImproperlyConfigured, LayerUnavailable
 from channels_core.loading import load_layer
-from layers.rabbitmq import RabbitMQChannelLayer
+from layers.rabbitmq import RabbitMQChannelLayer, ledger
 from tests.factories import layer_factory
 from tests.layers import rabbitmq_helpers as helpers
 from tests.servers import free_port
@@ -190,6 +191,38 @@ def test_memberships_in_flight_when_an_idle_inbox_consumer_is_cancelled_are_kept
             break
         got.append(channel)
     assert sorted(got) == sorted(members)
+
+
+def test_concurrent_group_sends_of_a_fresh_process_read_the_ledger_once(
+    make: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten threads of a new process send to a group at once: one ledger read serves them all
+    (reads are serialized across the prefix; ten in a row outlasted the read timeout)."""
+    adder, sender = make(), make()
+    for index in range(10):
+        adder.group_add("crowd", f"member{index}")
+    reads = []
+    real_read = ledger.read
+
+    def counted_read(*args: Any) -> Any:
+        reads.append(1)
+        return real_read(*args)
+
+    monkeypatch.setattr(ledger, "read", counted_read)
+    start = threading.Barrier(10)
+
+    def send(number: int) -> None:
+        start.wait()
+        sender.send_group("crowd", {"n": number})
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(reads) == 1
+    got = Counter(adder.receive([f"member{i}"])[1]["n"] for i in range(10) for _ in range(10))
+    assert got == Counter({n: 10 for n in range(10)})
 
 
 # -- flush, cleanup -----------------------------------------------------------------------------
