@@ -348,13 +348,29 @@ class Receiver:
             elif kind.startswith(consumer.name) and len(kind) > len(consumer.name):
                 entries.append((kind, body, expires_at))
         try:
-            for tag in tags:  # one by one: other consumers of the channel hold lower tags
-                self._consume.basic_ack(tag)
+            self._ack_drained(consumer, tags)
         except CONNECTION_ERRORS as error:  # some acks may have reached the broker
             self._forget_consumers()
             raise self._link.unknown(error) from None
         if entries:
             self._inbox.put_many(entries)
+
+    def _ack_drained(self, consumer: Consumer, tags: list[int]) -> None:
+        """Acknowledge ``tags``, every delivery ``consumer`` had (in order): one ack for all
+        of them when no other consumer of the channel holds an unacknowledged delivery below
+        the last (the channel's unacknowledged deliveries are exactly the consumers' pending
+        ones, dispatched in tag order), else one by one."""
+        if not tags:
+            return
+        last = tags[-1]
+        if len(tags) > 1 and not any(
+            other is not consumer and other.pending and other.pending[0][0] < last
+            for other in self._consumers.values()
+        ):
+            self._consume.basic_ack(last, multiple=True)
+            return
+        for tag in tags:
+            self._consume.basic_ack(tag)
 
     def _roster_barrier(self, inbox: str) -> None:
         """Make sure every roster record enqueued before now has arrived."""
