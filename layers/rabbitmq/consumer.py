@@ -79,7 +79,7 @@ class Receiver:
         queue_of: Callable[[str], str],
         roster_of: Callable[[str], str],
         declare: Callable[[Link, str, str, bool], None],
-        declare_roster: Callable[[Any, str], None],
+        declare_roster: Callable[[Any, str], Any],
     ) -> None:
         self._link = link
         self._prefetch = prefetch
@@ -373,18 +373,27 @@ class Receiver:
             self._consume.basic_ack(tag)
 
     def _roster_barrier(self, inbox: str) -> None:
-        """Make sure every roster record enqueued before now has arrived."""
+        """Make sure every roster record enqueued before now has arrived: the roster queue
+        has none left to push (a passive declare's count, answered after the deliveries it
+        made before it), asked again while the queue is still pushing its backlog."""
         channel = self._channel()
-        try:
-            with self._link.deadline():
-                self._declare_roster(channel, self._roster_of(inbox))
-        except CHANNEL_ERRORS:
-            self._forget_consumers()
-            raise
-        except CONNECTION_ERRORS as error:
-            self._forget_consumers()
-            raise self._link.failed(error) from None
-        self._wait(0)
+        deadline = time.monotonic() + self._link.timeout
+        while True:
+            try:
+                with self._link.deadline():
+                    reply = self._declare_roster(channel, self._roster_of(inbox))
+            except CHANNEL_ERRORS:
+                self._forget_consumers()
+                raise
+            except CONNECTION_ERRORS as error:
+                self._forget_consumers()
+                raise self._link.failed(error) from None
+            waiting = int(reply.method.message_count)
+            self._wait(0 if not waiting else STEP / 10)
+            if not waiting or inbox not in self._roster_tags:
+                return
+            if time.monotonic() > deadline:
+                raise self._link.error(f"the roster of {inbox!r} kept records back")
 
     # -- counting and housekeeping ------------------------------------------------------------
 

@@ -223,8 +223,9 @@ class RabbitMQChannelLayer(BaseChannelLayer):
             self._record(link, "q", roster, ROSTER_EXPIRES_MS / 1000 + 60)
         self._declared[queue] = now + self._queue_expires / 3
 
-    def _declare_roster(self, channel: Any, roster: str) -> None:
-        channel.queue_declare(roster, arguments={"x-expires": ROSTER_EXPIRES_MS})
+    def _declare_roster(self, channel: Any, roster: str) -> Any:
+        """Declare an inbox's roster queue; the broker's reply (with its message count)."""
+        return channel.queue_declare(roster, arguments={"x-expires": ROSTER_EXPIRES_MS})
 
     def _declare_ledger(self, channel: Any) -> None:
         channel.queue_declare(
@@ -302,7 +303,18 @@ class RabbitMQChannelLayer(BaseChannelLayer):
             self._group_due = 0.0
 
     def _channel_in_use(self, name: str) -> bool:
+        # Every name new_channel hands out (sync or async) passes here: note this object's
+        # inboxes (deleted at close) and connect the receiver ahead for the first one.
+        if "!" in name:
+            inbox = inbox_name(name)
+            if inbox not in self._own_inboxes:
+                self._own_inboxes.add(inbox)
+                self._receiver.prepare()
         return False  # names carry 12 random characters from the OS: a repeat is not a risk
+
+    def _owns(self, inbox: str) -> bool:
+        """Whether ``inbox`` is one of this object's (new_channel puts its client id last)."""
+        return inbox[:-1].rpartition(".")[2] == self.client_id
 
     # -- groups ---------------------------------------------------------------------------------
 
@@ -343,7 +355,7 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         roster queue (nothing to tell if that queue is gone: so is the inbox)."""
         inbox = inbox_name(channel)
         now = time.time()
-        if inbox in self._own_inboxes:
+        if self._owns(inbox):
             rosters = self._receiver.rosters
             if kind == "a":
                 rosters.add(inbox, group, channel, now, now + self.group_expiry)
@@ -550,15 +562,6 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         from .sessions import RabbitMQSessionStore
 
         return RabbitMQSessionStore(self._link, self._ns + "#s.", self._record, self.cipher)
-
-    def new_channel(self, pattern: str) -> str:
-        name = super().new_channel(pattern)
-        if "!" in name:
-            inbox = inbox_name(name)
-            if inbox not in self._own_inboxes:
-                self._own_inboxes.add(inbox)
-                self._receiver.prepare()  # this object will receive it: connect ahead
-        return name
 
     def _close(self) -> None:
         self._receiver.close()

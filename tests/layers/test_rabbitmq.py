@@ -157,6 +157,24 @@ def test_the_newest_membership_change_wins_whoever_made_it(make: Factory) -> Non
     assert owner.receive([inbox], block=True) == (member, {"n": 2})
 
 
+def test_a_roster_backlog_is_read_before_a_group_entry_is_fanned_out(make: Factory) -> None:
+    """Memberships another object made reach the owner through its roster queue; an owner
+    that starts receiving after the group send waits for the whole backlog first."""
+    owner, other = make(), make()
+    members = [owner.new_channel("late!") for _ in range(300)]
+    for member in members:
+        other.group_add("backlog", member)
+    other.send_group("backlog", {"n": 1})
+    inbox = members[0][: members[0].index("!") + 1]
+    got = []
+    while True:
+        channel, _ = owner.receive([inbox], block=True)
+        if channel is None:
+            break
+        got.append(channel)
+    assert sorted(got) == sorted(members)
+
+
 def test_another_process_sees_group_members(make: Factory) -> None:
     adder, reader = make(), make()
     adder.group_add("shared", "one")
