@@ -217,9 +217,8 @@ class ProcessInbox:
             gone = 0
             taken: tuple[str, bytes] | None = None
             while by_name:
-                channel, buffer = next(iter(by_name.items()))
+                channel, buffer = by_name.popitem(last=False)
                 if not isinstance(buffer, deque):  # one message: the bare item
-                    del by_name[channel]
                     gone += 1
                     if buffer[0] > now:
                         taken = channel, buffer[1]
@@ -233,14 +232,11 @@ class ProcessInbox:
                     self.expired += 1
                     self._note_expired(channel)
                 if not buffer:
-                    del by_name[channel]
                     continue
                 taken = channel, buffer.popleft()[1]
                 gone += 1
                 if buffer:
-                    by_name.move_to_end(channel)  # next call serves the neighbours first
-                else:
-                    del by_name[channel]
+                    by_name[channel] = buffer  # at the end: next call serves the neighbours first
                 break
             left = self._totals[inbox] - gone
             if left > 0:
