@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connections
 
 from channels_core.django.management.commands import runworker
@@ -68,6 +69,14 @@ def test_runworker_reports_an_unknown_layer() -> None:
     assert process.returncode != 0
     assert "CommandError" in output or "configuration error" in output
     assert "nosuchlayer" in output
+
+
+@pytest.mark.parametrize("threads", ["0", "-2", "two"])
+def test_runworker_refuses_a_thread_count_that_is_not_a_positive_integer(threads: str) -> None:
+    with pytest.raises(
+        CommandError, match=f"--threads: expected a positive integer, got .*{threads}"
+    ):
+        call_command("runworker", "--threads", threads)
 
 
 @pytest.mark.slow

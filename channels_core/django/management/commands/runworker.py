@@ -20,18 +20,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
+from channels_core.argtypes import positive_int
 from channels_core.cli import cmd_runworker
 from channels_core.exceptions import ImproperlyConfigured
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def close_old_connections_after(outcome: str, channel: str) -> None:
@@ -49,7 +40,7 @@ class Command(BaseCommand):
         parser.add_argument("--routing", default=None, help="dotted path of a routing list")
         parser.add_argument("--only-channels", nargs="+", metavar="GLOB", default=None)
         parser.add_argument("--exclude-channels", nargs="+", metavar="GLOB", default=None)
-        parser.add_argument("--threads", type=_positive_int, default=1)
+        parser.add_argument("--threads", type=positive_int, default=1)
 
     def handle(self, *args: Any, **options: Any) -> None:
         namespace = argparse.Namespace(
