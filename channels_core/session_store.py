@@ -12,11 +12,34 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import codec
 
+if TYPE_CHECKING:
+    from .crypto import SymmetricCipher
+
 SessionData = dict[str, Any]
+
+
+class SessionCodec:
+    """How a network store turns a session dict into the bytes it keeps, and back: the
+    message wire format (msgpack, never pickle), sealed with the layer's cipher when the layer
+    has ``symmetric_encryption_keys`` (a stored session then reveals nothing without a key, and
+    one no key opens raises :class:`~channels_core.crypto.DecryptionError`)."""
+
+    def __init__(self, cipher: SymmetricCipher | None, size_limit: int) -> None:
+        self._cipher = cipher
+        self._size_limit = size_limit
+
+    def dumps(self, data: SessionData) -> bytes:
+        """The stored form of ``data``; MessageTooLarge above the store's size limit."""
+        payload = codec.encode(data, self._size_limit)
+        return payload if self._cipher is None else self._cipher.encrypt(payload)
+
+    def loads(self, stored: bytes) -> SessionData:
+        """The session dict :meth:`dumps` stored."""
+        return codec.decode(stored if self._cipher is None else self._cipher.decrypt(stored))
 
 
 class SessionStore(ABC):

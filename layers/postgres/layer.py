@@ -789,7 +789,7 @@ class PostgresChannelLayer(BaseChannelLayer):
         )
 
     def _make_session_store(self) -> SessionStore:
-        return PostgresSessionStore(self.query_row, self.schema, self.prefix)
+        return PostgresSessionStore(self.query_row, self.schema, self.prefix, self.cipher)
 
     def query_row(self, query: str, params: Sequence[Any]) -> Row | None:
         """Run one statement on a pooled connection; its first row, or None if it has none.

@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from channels_core.crypto import DecryptionError
 from channels_core.exceptions import (
     ChannelFull,
     ImproperlyConfigured,
@@ -480,6 +481,28 @@ def test_session_store_round_trip_and_expiry(make_layer: LayerFactory) -> None:
     store.delete("reply.abc")
     store.delete("reply.abc")
     assert store.load("reply.abc") is None
+
+
+def test_sessions_are_encrypted_with_the_layers_keys(
+    make_layer: LayerFactory, postgres_url: str, unique_prefix: str
+) -> None:
+    key = "session-key-" + "k" * 32
+    make_layer(symmetric_encryption_keys=[key]).session_store().save(
+        "reply.abc", {"user": "alice-in-clear"}, ttl=60
+    )
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT data FROM channels_core.session WHERE prefix = %s AND key = %s",
+            (unique_prefix, "reply.abc"),
+        ).fetchone()
+    assert row is not None
+    assert b"alice-in-clear" not in bytes(row[0])
+    rotated = make_layer(symmetric_encryption_keys=["new-key-" + "n" * 32, key])
+    assert rotated.session_store().load("reply.abc") == {"user": "alice-in-clear"}
+    with pytest.raises(DecryptionError):
+        make_layer(symmetric_encryption_keys=["other-" + "o" * 32]).session_store().load(
+            "reply.abc"
+        )
 
 
 def _connections(url: str, application_name: str) -> int:
