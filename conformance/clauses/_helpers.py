@@ -8,7 +8,15 @@ from typing import Any
 
 from ..compare import assert_same_message, differences, normalized
 
-__all__ = ["assert_same_message", "differences", "drain", "expect_error", "normalized", "timed"]
+__all__ = [
+    "assert_delivered_once",
+    "assert_same_message",
+    "differences",
+    "drain",
+    "expect_error",
+    "normalized",
+    "timed",
+]
 
 
 def drain(layer: Any, channels: list[str], limit: int = 100_000) -> list[tuple[str, Any]]:
@@ -20,6 +28,17 @@ def drain(layer: Any, channels: list[str], limit: int = 100_000) -> list[tuple[s
             return received
         received.append((channel, message))
     raise AssertionError(f"receive({channels!r}) never ran dry after {limit} messages")
+
+
+def assert_delivered_once(layer: Any, channel: str, got: list[int], count: int, what: str) -> None:
+    """The end of a cancellation scenario: the ``i`` fields received (``got``) plus the
+    messages still on ``channel`` hold each of ``0 .. count-1`` exactly once (``what``: the
+    receive call that was cancelled, for the failure message)."""
+    got = got + [message["i"] for _, message in drain(layer, [channel])]
+    duplicated = sorted({i for i in got if got.count(i) > 1})
+    assert not duplicated, f"delivered twice around cancellations: {duplicated}"
+    missing = sorted(set(range(count)) - set(got))
+    assert not missing, f"lost around cancelled {what} calls: {missing}"
 
 
 def timed(call: Callable[[], Any]) -> tuple[Any, float]:

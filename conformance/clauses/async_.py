@@ -8,6 +8,7 @@ from typing import Any
 
 from ..context import Context
 from ..registry import clause
+from ._helpers import assert_delivered_once
 
 
 @clause("async.receive", "receive_async returns what receive would", "§4", extension="asyncio")
@@ -104,12 +105,4 @@ def cancellation(ctx: Context) -> None:
         return got
 
     got = asyncio.run(scenario())
-    while True:
-        channel, message = layer.receive(["async.cancel"])
-        if channel is None:
-            break
-        got.append(message["i"])
-    duplicated = sorted({i for i in got if got.count(i) > 1})
-    assert not duplicated, f"delivered twice around cancellations: {duplicated}"
-    missing = sorted(set(range(count)) - set(got))
-    assert not missing, f"lost around cancelled receive_async calls: {missing}"
+    assert_delivered_once(layer, "async.cancel", got, count, "receive_async")

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..context import Context
 from ..registry import clause
+from ._helpers import assert_delivered_once
 
 _reactor_lock = threading.Lock()
 
@@ -168,12 +169,4 @@ def cancellation(ctx: Context) -> None:
         return got
 
     got: list[int] = in_reactor(scenario)
-    while True:
-        channel, message = layer.receive(["twisted.cancel"])
-        if channel is None:
-            break
-        got.append(message["i"])
-    duplicated = sorted({i for i in got if got.count(i) > 1})
-    assert not duplicated, f"delivered twice around cancellations: {duplicated}"
-    missing = sorted(set(range(count)) - set(got))
-    assert not missing, f"lost around cancelled receive_twisted calls: {missing}"
+    assert_delivered_once(layer, "twisted.cancel", got, count, "receive_twisted")
