@@ -16,6 +16,7 @@ import pytest
 
 from channels_core.exceptions import LayerUnavailable
 from layers.postgres import PostgresChannelLayer
+from tests.layers.outage_helpers import BackgroundReceiver, eventually
 from tests.layers.postgres_helpers import PrivateServer
 from tests.servers import free_port
 
@@ -56,42 +57,24 @@ def test_restart_sends_fail_fast_then_recover_and_the_listener_reconnects(
         server.url, prefix="restart", connect_timeout=2, blocking_timeout=1, poll_interval=0.5
     )
     sender = PostgresChannelLayer(server.url, prefix="restart", connect_timeout=2)
-    received: list[Any] = []
-    errors: list[BaseException] = []
-    stop = threading.Event()
-
-    def receive_forever() -> None:
-        while not stop.is_set():
-            try:
-                _, message = layer.receive(["events"], block=True)
-            except LayerUnavailable as error:
-                errors.append(error)
-                time.sleep(0.1)
-                continue
-            if message is not None:
-                received.append(message["n"])
-
-    thread = threading.Thread(target=receive_forever, daemon=True)
     try:
         sender.send("events", {"n": 1})
-        thread.start()
-        _wait_for(lambda: received == [1])
+        with BackgroundReceiver(layer, "events") as receiver:
+            eventually(lambda: receiver.received == [1])
 
-        server.stop("fast")
-        with pytest.raises(LayerUnavailable, match=f"127.0.0.1:{server.port}"):
-            sender.send("events", {"n": 2})
-        _wait_for(lambda: bool(errors))
+            server.stop("fast")
+            with pytest.raises(LayerUnavailable, match=f"127.0.0.1:{server.port}"):
+                sender.send("events", {"n": 2})
+            eventually(lambda: receiver.errors)
 
-        server.start()
-        sender.send("events", {"n": 3})  # stale pooled connections are replaced, no error
-        _wait_for(lambda: received == [1, 3])
-        assert layer._listener is not None
-        _wait_for(lambda: layer._listener is not None and layer._listener.connected)
-        sender.send("events", {"n": 4})
-        _wait_for(lambda: received == [1, 3, 4])
+            server.start()
+            sender.send("events", {"n": 3})  # stale pooled connections are replaced, no error
+            eventually(lambda: receiver.received == [1, 3])
+            assert layer._listener is not None
+            eventually(lambda: layer._listener is not None and layer._listener.connected)
+            sender.send("events", {"n": 4})
+            eventually(lambda: receiver.received == [1, 3, 4])
     finally:
-        stop.set()
-        thread.join(10)
         layer.close()
         sender.close()
 
@@ -107,7 +90,7 @@ def test_messages_sent_while_the_listener_is_away_are_found(server: PrivateServe
     got: list[Any] = []
     try:
         listener = receiver._started_listener()
-        _wait_for(lambda: listener.connected)
+        eventually(lambda: listener.connected)
 
         def receive() -> None:
             for _ in range(5):  # a take on a connection killed under it reports OutcomeUnknown,
@@ -120,15 +103,15 @@ def test_messages_sent_while_the_listener_is_away_are_found(server: PrivateServe
         thread = threading.Thread(target=receive)
         thread.start()
         with psycopg.connect(server.url, autocommit=True) as admin:
-            _wait_for(lambda: _waiting(admin, "gap"))  # the receiver is blocked, not mid-call
+            eventually(lambda: _waiting(admin, "gap"))  # the receiver is blocked, not mid-call
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
             )
-        _wait_for(lambda: _try_send(sender, {"sent": "while reconnecting"}))
+        eventually(lambda: _try_send(sender, {"sent": "while reconnecting"}))
         thread.join(40)
         assert got == [("gap", {"sent": "while reconnecting"})]
-        _wait_for(lambda: listener.sessions >= 2)  # and it listens again
+        eventually(lambda: listener.sessions >= 2)  # and it listens again
     finally:
         receiver.close()
         sender.close()
@@ -143,7 +126,7 @@ def test_crash_restart_empties_messages_but_the_layer_keeps_working(server: Priv
         layer.send("c", {"before": True})
         server.stop("immediate")
         server.start()
-        _wait_for(lambda: _try_send(layer))
+        eventually(lambda: _try_send(layer))
         assert layer.receive(["c"]) == ("c", {"after": True})
     finally:
         layer.close()
@@ -168,11 +151,3 @@ def _try_send(layer: PostgresChannelLayer, message: Any = None) -> bool:
     except LayerUnavailable:
         return False
     return True
-
-
-def _wait_for(condition: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
