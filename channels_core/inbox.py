@@ -77,6 +77,35 @@ _Item = tuple[float, bytes]  # (expires_at, payload)
 _Buffer = _Item | deque[_Item]  # one message, or several in order
 
 
+class _FanOut:
+    """One entry's message for each of ``names`` not yet served, in order: how an inbox with
+    nothing else buffered holds a fan-out (no buffer a name until another entry arrives)."""
+
+    __slots__ = ("item", "names", "next")
+
+    def __init__(self, names: list[str], item: _Item) -> None:
+        self.names = names
+        self.item = item
+        self.next = 0  # names[next:] are still to be served
+
+    def waiting(self) -> list[str]:
+        return self.names[self.next :]
+
+    def spread(self) -> OrderedDict[str, _Buffer]:
+        """The names still to be served, each with its own buffer (in service order)."""
+        item = self.item
+        by_name: OrderedDict[str, _Buffer] = OrderedDict()
+        for channel in self.waiting():
+            buffer = by_name.get(channel)
+            if buffer is None:
+                by_name[channel] = item
+            elif isinstance(buffer, deque):
+                buffer.append(item)
+            else:
+                by_name[channel] = deque((buffer, item))
+        return by_name
+
+
 def entry_address(channels: Sequence[str]) -> str:
     """The address of one inbox entry for the full ``!`` names ``channels`` (all of one inbox,
     at least one): ``"a.b!x"`` for one name, ``"a.b!x,y,z"`` for three."""
@@ -142,7 +171,9 @@ class ProcessInbox:
         # one message is the bare item (expires_at, payload), a deque of items from the second
         # on: a fan-out of 1,000 names then makes no container the garbage collector must
         # traverse again and again (1,000 deques made GC a third of the cost of a take).
-        self._buffers: dict[str, OrderedDict[str, _Buffer]] = {}
+        # An inbox whose buffers were empty when a fan-out entry came holds a _FanOut instead,
+        # spread into buffers when the next entry comes (the common broadcast costs no buffer).
+        self._buffers: dict[str, OrderedDict[str, _Buffer] | _FanOut] = {}
         self._totals: dict[str, int] = {}  # inbox -> messages buffered
         #: Messages dropped because their full name's buffer was full (all inboxes).
         self.dropped = 0
@@ -171,7 +202,6 @@ class ProcessInbox:
         with self._lock:
             buffers, totals = self._buffers, self._totals
             inbox = ""
-            by_name: OrderedDict[str, _Buffer] = OrderedDict()
             capacity = stored = 0
             for address, payload, expires_at in entries:
                 cut = address.index("!") + 1
@@ -179,10 +209,20 @@ class ProcessInbox:
                     if inbox:
                         totals[inbox] = totals.get(inbox, 0) + stored
                     inbox, stored = address[:cut], 0
-                    by_name = buffers.get(inbox) or buffers.setdefault(inbox, OrderedDict())
                     capacity = self._capacity_for(inbox)
                 item = (expires_at, payload)
                 names = [address] if SEPARATOR not in address else address_channels(address)
+                held = buffers.get(inbox)
+                if held is None:
+                    if len(names) > 1:
+                        buffers[inbox] = _FanOut(names, item)
+                        stored += len(names)
+                        continue
+                    by_name = buffers[inbox] = OrderedDict()
+                elif isinstance(held, _FanOut):
+                    by_name = buffers[inbox] = held.spread()
+                else:
+                    by_name = held
                 for channel in names:
                     buffer = by_name.get(channel)
                     if buffer is None:
@@ -198,7 +238,7 @@ class ProcessInbox:
                     stored += 1
             if inbox:
                 totals[inbox] = totals.get(inbox, 0) + stored
-                if not by_name:
+                if not buffers.get(inbox, True):
                     del buffers[inbox]
             self.dropped += dropped
         return dropped
@@ -214,6 +254,21 @@ class ProcessInbox:
             if not by_name:
                 return None
             now = self._clock()
+            if isinstance(by_name, _FanOut):
+                fan_out = by_name
+                if fan_out.item[0] <= now:
+                    self._expire_fan_out(inbox, fan_out)
+                    return None
+                channel = fan_out.names[fan_out.next]
+                fan_out.next += 1
+                if fan_out.next == len(fan_out.names):
+                    del self._buffers[inbox]
+                left = self._totals[inbox] - 1
+                if left > 0:
+                    self._totals[inbox] = left
+                else:
+                    del self._totals[inbox]
+                return channel, fan_out.item[1]
             gone = 0
             taken: tuple[str, bytes] | None = None
             while by_name:
@@ -255,6 +310,8 @@ class ProcessInbox:
         """Whether the full name ``channel`` has a buffer (for ``new_channel``'s in-use check)."""
         with self._lock:
             by_name = self._buffers.get(channel[: channel.index("!") + 1])
+            if isinstance(by_name, _FanOut):
+                return channel in by_name.waiting()
             return by_name is not None and channel in by_name
 
     # -- expiry -------------------------------------------------------------------------------
@@ -276,6 +333,13 @@ class ProcessInbox:
         with self._lock:
             now = self._clock()
             for inbox, by_name in list(self._buffers.items()):
+                if isinstance(by_name, _FanOut):
+                    if by_name.item[0] <= now:
+                        del self._buffers[inbox]
+                        gone = self._expire_all(by_name)
+                        self._forget(inbox, gone)
+                        dropped += gone
+                    continue
                 gone = 0
                 for channel, buffer in list(by_name.items()):
                     if not isinstance(buffer, deque):  # one message: the bare item
@@ -343,6 +407,20 @@ class ProcessInbox:
             self._totals.clear()
 
     # -- internals (called with the lock held) ------------------------------------------------
+
+    def _expire_fan_out(self, inbox: str, fan_out: _FanOut) -> None:
+        """:meth:`take` for an inbox whose fan-out expired: all of it goes."""
+        del self._buffers[inbox]
+        gone = self._expire_all(fan_out)
+        self.expired += gone
+        self._forget(inbox, gone)
+
+    def _expire_all(self, fan_out: _FanOut) -> int:
+        """Note every name a fan-out still had as expired; returns how many."""
+        waiting = fan_out.waiting()
+        for channel in waiting:
+            self._note_expired(channel)
+        return len(waiting)
 
     def _forget(self, inbox: str, count: int) -> None:
         """``count`` messages of ``inbox`` left its buffers; drop the inbox once empty."""

@@ -54,6 +54,37 @@ def test_one_entry_fans_out_to_every_name_round_robin() -> None:
     assert not inbox.has("p!")
 
 
+def test_a_fan_out_partly_taken_keeps_its_order_when_more_entries_come() -> None:
+    inbox, _ = make()
+    inbox.put("p!a,b,c", b"one", 2000.0)
+    assert inbox.take("p!") == ("p!a", b"one")
+    assert (inbox.holds("p!a"), inbox.holds("p!b"), inbox.pending("p!")) == (False, True, 2)
+    inbox.put_many([("p!c", b"two", 2000.0), ("p!a,d", b"three", 2000.0)])
+    taken = [inbox.take("p!") for _ in range(6)]
+    assert taken == [
+        ("p!b", b"one"),
+        ("p!c", b"one"),
+        ("p!a", b"three"),
+        ("p!d", b"three"),
+        ("p!c", b"two"),
+        None,
+    ]
+    assert inbox.pending() == 0
+
+
+def test_an_expired_fan_out_is_never_taken_and_its_names_reported() -> None:
+    for sweep in (False, True):
+        inbox, clock = make()
+        inbox.put("p!a,b,c", b"old", 1001.0)
+        assert inbox.take("p!") == ("p!a", b"old")
+        clock.now = 1002.0
+        if sweep:
+            assert inbox.sweep() == 2
+        assert inbox.take("p!") is None
+        assert sorted(inbox.take_expired_channels()) == ["p!b", "p!c"]
+        assert (inbox.expired, inbox.pending(), inbox.has("p!")) == (2, 0, False)
+
+
 def test_each_name_is_bounded_and_drops_are_counted_per_inbox() -> None:
     inbox, _ = make(capacity=2)
     dropped = inbox.put_many(
