@@ -370,18 +370,22 @@ class PostgresChannelLayer(BaseChannelLayer):
 
     async def _run_async(self, script: _Script[T]) -> T:
         """Run a script's statements on one async connection of the running event loop."""
-        row: Row | None = None
         async with self._async_connection() as conn:
-            try:
-                while True:
-                    query, params = script.send(row)
-                    cursor = await conn.execute(query, params, binary=True)
-                    row = await cursor.fetchone() if cursor.description is not None else None
-            except StopIteration as done:
-                result: T = done.value
-                return result
-            finally:
-                script.close()
+            return await self._run_on_async(conn, script)
+
+    @staticmethod
+    async def _run_on_async(conn: psycopg.AsyncConnection[Any], script: _Script[T]) -> T:
+        row: Row | None = None
+        try:
+            while True:
+                query, params = script.send(row)
+                cursor = await conn.execute(query, params, binary=True)
+                row = await cursor.fetchone() if cursor.description is not None else None
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        finally:
+            script.close()
 
     def _one_row(self, query: str, params: Sequence[Any] | dict[str, Any]) -> _Script[Row]:
         row = yield query, params
@@ -402,9 +406,6 @@ class PostgresChannelLayer(BaseChannelLayer):
             self._next_gc = now + self.queue_gc_interval
             gc_idle = self._gc_idle
         return self.sweep_batch, gc_idle
-
-    def _maybe_sweep(self, conn: psycopg.Connection[Any]) -> None:
-        self._run_on(conn, self._sweep_script())
 
     def _sweep_script(self) -> _Script[None]:
         """A housekeeping pass if one is due, and a VACUUM if this process is elected."""
@@ -545,15 +546,23 @@ class PostgresChannelLayer(BaseChannelLayer):
         queues = self._drainable(channels)
         if not queues:
             return self._take_buffered(channels, leading_only=False)
-        params = (self.prefix, queues, self._batch(queues), listener)
-        expired = self._inbox.expired_channels()
         with self._connection() as conn:
-            if expired:
-                conn.execute(self._q.evict_channels, (self.prefix, expired))
-            if time.monotonic() >= self._next_sweep:
-                self._maybe_sweep(conn)
-            rows = conn.execute(self._q.take, params, binary=True).fetchall()
+            self._run_on(conn, self._before_take_script())
+            take = self._q.take
+            rows = conn.execute(take, self._take_args(queues, listener), binary=True).fetchall()
         return self._accept(rows, channels)
+
+    def _before_take_script(self) -> _Script[None]:
+        """What a take runs before taking: evict the channels whose buffered messages expired
+        unread from their groups, and a housekeeping pass if one is due."""
+        expired = self._inbox.expired_channels()
+        if expired:
+            yield self._q.evict_channels, (self.prefix, expired)
+        if time.monotonic() >= self._next_sweep:
+            yield from self._sweep_script()
+
+    def _take_args(self, queues: list[str], listener: str | None) -> Sequence[Any]:
+        return self.prefix, queues, self._batch(queues), listener
 
     def _drainable(self, channels: list[str]) -> list[str]:
         """``channels`` without the inboxes whose local buffers are full as a whole (they are
@@ -637,22 +646,13 @@ class PostgresChannelLayer(BaseChannelLayer):
         queues = self._drainable(channels)
         if not queues:
             return self._take_buffered(channels, leading_only=False)
-        return self._accept(await self._take_rows_async(queues, listener), channels)
-
-    async def _take_rows_async(self, channels: list[str], listener: str | None) -> list[Row]:
         async with self._async_connection() as conn:
-            expired = self._inbox.expired_channels()
-            if expired:
-                await conn.execute(self._q.evict_channels, (self.prefix, expired))
-            due = self._sweep_args()
-            if due is not None:
-                await conn.execute(self._q.sweep, due)
+            await self._run_on_async(conn, self._before_take_script())
             cursor = await conn.execute(
-                self._q.take,
-                (self.prefix, channels, self._batch(channels), listener),
-                binary=True,
+                self._q.take, self._take_args(queues, listener), binary=True
             )
-            return await cursor.fetchall()
+            rows = await cursor.fetchall()
+        return self._accept(rows, channels)
 
     # -- the listener -------------------------------------------------------------------------
 
