@@ -9,10 +9,9 @@ pickle), encrypted when the layer has ``symmetric_encryption_keys``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from channels_core import codec
-from channels_core.session_store import SessionData, SessionStore
+from channels_core.crypto import SymmetricCipher
+from channels_core.session_store import SessionCodec, SessionData, SessionStore
 
 from .connection import Shard
 
@@ -28,12 +27,12 @@ class RedisSessionStore(SessionStore):
         shards: Sequence[Shard],
         ring: Callable[[str], int],
         namespace: str,
-        cipher: Any = None,
+        cipher: SymmetricCipher | None = None,
     ) -> None:
         self._shards = shards
         self._ring = ring
         self._namespace = namespace
-        self._cipher = cipher
+        self._codec = SessionCodec(cipher, SESSION_SIZE_LIMIT)
 
     def _where(self, key: str) -> tuple[Shard, str]:
         if not isinstance(key, str) or not key:
@@ -44,17 +43,11 @@ class RedisSessionStore(SessionStore):
     def load(self, key: str) -> SessionData | None:
         shard, name = self._where(key)
         raw = shard.command("GET", name)
-        if raw is None:
-            return None
-        if self._cipher is not None:
-            raw = self._cipher.decrypt(raw)
-        return codec.decode(raw)
+        return None if raw is None else self._codec.loads(raw)
 
     def save(self, key: str, data: SessionData, ttl: float) -> None:
         shard, name = self._where(key)
-        payload = codec.encode(data, SESSION_SIZE_LIMIT)
-        if self._cipher is not None:
-            payload = self._cipher.encrypt(payload)
+        payload = self._codec.dumps(data)
         shard.command("SET", name, payload, "PX", max(1, int(ttl * 1000)))
 
     def delete(self, key: str) -> None:
