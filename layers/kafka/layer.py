@@ -201,12 +201,13 @@ class KafkaChannelLayer(BaseChannelLayer):
 
     # -- send -----------------------------------------------------------------------------------
 
-    def new_channel(self, pattern: str) -> str:
-        name = super().new_channel(pattern)
+    def _channel_in_use(self, name: str) -> bool:
+        # Every name new_channel hands out (sync or async) passes here: note this object's
+        # inboxes (announced as live by the housekeeping thread, started for the first one).
         if "!" in name:
             self._own_inboxes.add(inbox_name(name))
             self._start_housekeeping()
-        return name
+        return False  # names carry 12 random characters from the OS: a repeat is not a risk
 
     def _send(self, channel: str, payload: bytes) -> None:
         now_ms = int(time.time() * 1000)
