@@ -23,6 +23,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from channels_core.exceptions import (
     ChannelFull,
     ImproperlyConfigured,
+    LayerClosed,
     LayerUnavailable,
     MalformedMessage,
     OutcomeUnknown,
@@ -546,11 +547,14 @@ class PostgresChannelLayer(BaseChannelLayer):
         queues = self._drainable(channels)
         if not queues:
             return self._take_buffered(channels, leading_only=False)
-        with self._connection() as conn:
-            self._run_on(conn, self._before_take_script())
-            take = self._q.take
-            rows = conn.execute(take, self._take_args(queues, listener), binary=True).fetchall()
-        return self._accept(rows, channels)
+        with self._nothing_if_closed_meanwhile():
+            with self._connection() as conn:
+                self._run_on(conn, self._before_take_script())
+                take = self._q.take
+                cursor = conn.execute(take, self._take_args(queues, listener), binary=True)
+                rows = cursor.fetchall()
+            return self._accept(rows, channels)
+        return None
 
     def _before_take_script(self) -> _Script[None]:
         """What a take runs before taking: evict the channels whose buffered messages expired
@@ -646,13 +650,26 @@ class PostgresChannelLayer(BaseChannelLayer):
         queues = self._drainable(channels)
         if not queues:
             return self._take_buffered(channels, leading_only=False)
-        async with self._async_connection() as conn:
-            await self._run_on_async(conn, self._before_take_script())
-            cursor = await conn.execute(
-                self._q.take, self._take_args(queues, listener), binary=True
-            )
-            rows = await cursor.fetchall()
-        return self._accept(rows, channels)
+        with self._nothing_if_closed_meanwhile():
+            async with self._async_connection() as conn:
+                await self._run_on_async(conn, self._before_take_script())
+                cursor = await conn.execute(
+                    self._q.take, self._take_args(queues, listener), binary=True
+                )
+                rows = await cursor.fetchall()
+            return self._accept(rows, channels)
+        return None
+
+    @contextmanager
+    def _nothing_if_closed_meanwhile(self) -> Iterator[None]:
+        """A take that ``close()`` overtook (the pool closed under it) takes nothing, as a
+        receive woken by ``close()`` returns nothing; a layer closed before the receive began
+        never gets here (the base class refuses the call)."""
+        try:
+            yield
+        except LayerClosed:
+            if not self._closed:
+                raise
 
     # -- the listener -------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import conformance
 from conformance.channels4 import NOT_APPLICABLE, Channels4Adapter, open_layer
 from conformance.registry import NotApplicable
 from conformance.runner import NOT_APPLICABLE as NA_STATUS
+from conformance.settings import examples_budget
 from tests import servers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +77,10 @@ def test_the_channels4_reading_finds_what_channels_inmemory_layer_breaks() -> No
 def test_our_layers_pass_the_suite_as_a_channels4_layer() -> None:
     """Every clause the Channels 4 API can express, on our in-memory layer through the adapter."""
     config = {"url": "inmemory", "conformance_deviations": ONE_PROCESS}
-    report = conformance.run(OURS, config)
+    # The in-memory suite proper runs the full budget; through the adapter the same suite
+    # took 104 s in CI (against 15 s direct), so this run proves the adapter on 20 examples.
+    with examples_budget(20):
+        report = conformance.run(OURS, config)
     failures = [f"{r.id}: {r.detail}" for r in report.results if r.failed]
     assert not failures, "\n\n".join(failures)
     not_applicable = {r.id for r in report.results if r.status == NA_STATUS}
