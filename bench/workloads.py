@@ -330,8 +330,13 @@ async def b3_requester(driver: Driver, params: dict[str, Any], mail: Mailbox) ->
                 stale += 1  # a late reply to an earlier request
                 continue
             if time.perf_counter() >= until:
-                lost += 1
+                if until < start + reply_timeout:
+                    timed_out = True  # the workload's cap cut this round trip short
+                else:
+                    lost += 1
                 break
+        if timed_out:
+            break
     try:
         await driver.send(channel, {"stop": True, "seq": -1, "reply_channel": channel})
     except Full:
