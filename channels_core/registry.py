@@ -37,7 +37,7 @@ import functools
 import importlib
 import importlib.metadata
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -124,6 +124,19 @@ class Backend:
                 f"backend {self.name!r}: module {module_name!r} has no attribute {attr!r}"
             ) from None
         return cls
+
+    def package_getattr(self, package: str) -> Callable[[str], Any]:
+        """A ``__getattr__`` for the backend's package that gives its layer class by name,
+        imported on first use: importing the package (or reading this registration) never
+        imports the client library."""
+        attr = self.layer.partition(":")[2]
+
+        def __getattr__(name: str) -> Any:
+            if name == attr:
+                return self.load()
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+        return __getattr__
 
 
 class Registry:

@@ -105,7 +105,9 @@ Deviations
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .backend import BACKEND
 
 if TYPE_CHECKING:
     from .layer import KafkaChannelLayer
@@ -113,10 +115,5 @@ if TYPE_CHECKING:
 __all__ = ["KafkaChannelLayer"]
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy, so that reading this backend's registration (``.backend``) never imports kafka-python.
-    if name == "KafkaChannelLayer":
-        from .layer import KafkaChannelLayer
-
-        return KafkaChannelLayer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: The layer class, imported on first use: importing this package never imports kafka-python.
+__getattr__ = BACKEND.package_getattr(__name__)

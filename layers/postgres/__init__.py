@@ -137,7 +137,9 @@ Deviations
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .backend import BACKEND
 
 if TYPE_CHECKING:
     from .layer import PostgresChannelLayer
@@ -145,10 +147,5 @@ if TYPE_CHECKING:
 __all__ = ["PostgresChannelLayer"]
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy, so that reading this backend's registration (``.backend``) never imports psycopg.
-    if name == "PostgresChannelLayer":
-        from .layer import PostgresChannelLayer
-
-        return PostgresChannelLayer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: The layer class, imported on first use: importing this package never imports psycopg.
+__getattr__ = BACKEND.package_getattr(__name__)

@@ -109,7 +109,9 @@ Deviations
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .backend import BACKEND
 
 if TYPE_CHECKING:
     from .layer import RabbitMQChannelLayer
@@ -117,10 +119,5 @@ if TYPE_CHECKING:
 __all__ = ["RabbitMQChannelLayer"]
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy, so that reading this backend's registration (``.backend``) never imports pika.
-    if name == "RabbitMQChannelLayer":
-        from .layer import RabbitMQChannelLayer
-
-        return RabbitMQChannelLayer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: The layer class, imported on first use: importing this package never imports pika.
+__getattr__ = BACKEND.package_getattr(__name__)

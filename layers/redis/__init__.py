@@ -113,7 +113,9 @@ Deviations
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .backend import BACKEND
 
 if TYPE_CHECKING:
     from .layer import RedisChannelLayer
@@ -121,10 +123,5 @@ if TYPE_CHECKING:
 __all__ = ["RedisChannelLayer"]
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy, so that reading this backend's registration (``.backend``) never imports redis-py.
-    if name == "RedisChannelLayer":
-        from .layer import RedisChannelLayer
-
-        return RedisChannelLayer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: The layer class, imported on first use: importing this package never imports redis-py.
+__getattr__ = BACKEND.package_getattr(__name__)

@@ -158,3 +158,18 @@ def test_the_readme_backend_table_is_the_registry() -> None:
     assert backend_table() in readme, (
         "README.md's backend table is out of date: paste `channels-core backends --markdown`"
     )
+
+
+def test_each_backend_package_exports_its_layer_class_without_importing_its_client() -> None:
+    code = (
+        "import sys, importlib; from channels_core.registry import registry; "
+        "backends = [b for b in registry() if b.extra]; "
+        "packages = [importlib.import_module(b.layer.partition(':')[0].rpartition('.')[0]) "
+        "for b in backends]; "
+        "loaded = [m for m in ('redis', 'psycopg', 'pika', 'kafka') if m in sys.modules]; "
+        "assert not loaded, loaded; "
+        "classes = [getattr(p, b.layer.partition(':')[2]) for p, b in zip(packages, backends)]; "
+        "assert classes == [b.load() for b in backends], classes; "
+        "assert not hasattr(packages[0], 'NoSuchLayer')"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
