@@ -27,6 +27,8 @@ from typing import Any
 from channels_core import route
 from channels_core.registry import registry
 
+from . import processes
+
 ROOT = Path(__file__).resolve().parents[1]
 #: The trivial app the worker runs.
 ROUTING = "bench.http.routing"
@@ -110,12 +112,9 @@ def measure(server: str, layer_url: str, requests: int) -> dict[str, Any]:
         return {"status": f"could not run: {error} ({tail})"}
     finally:
         for process in started:
-            process.terminate()
+            process.terminate()  # all at once, then wait for each
         for process in started:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            processes.stop(process)
         log.close()
     cuts = statistics.quantiles(latencies, n=100)
     return {

@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import processes
+
 #: Consumer-group timeouts for layers on Tansu, shorter than Apache Kafka's minimum (Tansu
 #: accepts them): Tansu holds a group join for about half the session timeout.
 SHORT_GROUP_TIMEOUTS = "session_timeout_ms=1000&heartbeat_interval_ms=250"
@@ -99,13 +101,7 @@ class Tansu:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        processes.stop(self.process)
         self.process = None
 
     def cleanup(self) -> None:

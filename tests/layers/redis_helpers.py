@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from bench import processes
 from tests.servers import free_port, port_open
 
 REDIS_SERVER = shutil.which("redis-server") or "redis-server"
@@ -60,13 +61,7 @@ class PrivateRedis:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        processes.stop(self.process)
         self.process = None
 
     def cleanup(self) -> None:
@@ -107,10 +102,5 @@ def private_sentinel(master_port: int, service: str = "mymaster") -> Iterator[in
             time.sleep(0.05)
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        processes.stop(process)
         shutil.rmtree(directory, ignore_errors=True)

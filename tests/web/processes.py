@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.processes import stop as stop_process
 from tests.servers import free_port, port_open
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,13 +78,7 @@ class Process:
     def stop(self) -> None:
         if self in live:
             live.remove(self)
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
+        stop_process(self.popen)
         self.log.close()
         os.unlink(self.log.name)
 
