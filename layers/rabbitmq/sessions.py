@@ -15,8 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from channels_core import codec
-from channels_core.session_store import SessionData, SessionStore
+from channels_core.session_store import SessionCodec, SessionData, SessionStore
 
 from .connection import CHANNEL_ERRORS, NOT_FOUND, PRECONDITION_FAILED, Link, properties, reply_code
 
@@ -37,7 +36,7 @@ class RabbitMQSessionStore(SessionStore):
         self._link = link
         self._namespace = namespace
         self._record = record
-        self._cipher = cipher
+        self._codec = SessionCodec(cipher, SESSION_SIZE_LIMIT)
 
     def _queue(self, key: str) -> str:
         if not isinstance(key, str) or not key:
@@ -58,15 +57,11 @@ class RabbitMQSessionStore(SessionStore):
             _close(channel)  # unacknowledged: the value goes back to its queue
         if method is None:
             return None
-        if self._cipher is not None:
-            body = self._cipher.decrypt(body)
-        return codec.decode(body)
+        return self._codec.loads(body)
 
     def save(self, key: str, data: SessionData, ttl: float) -> None:
         queue = self._queue(key)
-        payload = codec.encode(data, SESSION_SIZE_LIMIT)
-        if self._cipher is not None:
-            payload = self._cipher.encrypt(payload)
+        payload = self._codec.dumps(data)
         link = self._link()
         arguments = {"x-max-length": 1, "x-expires": max(1, int(ttl * 1000))}
         try:
