@@ -14,7 +14,9 @@ send is the cheapest the engine allows: one pipeline (Redis), one INSERT of all 
   UNLOGGED table with ``synchronous_commit = off``, the durability our PostgreSQL layer
   chooses; an empty poll sleeps 0.5 ms.
 * pika: ``basic_publish`` to the default exchange (no publisher confirms) and
-  ``basic_consume`` with auto-ack on an exclusive queue per inbox.
+  ``basic_consume`` with auto-ack on an exclusive queue per inbox. A second row does the
+  same with publisher confirms, each publish waiting for its confirm (as a send of our
+  RabbitMQ layer must, to raise ``ChannelFull`` itself): the ceiling of a confirmed send.
 * kafka-python: ``send(...).get()`` (acks=1) to a one-partition topic per inbox, and
   ``poll`` of a consumer assigned to it (no consumer group); group send = one send per
   member, then one ``flush``. The broker is ``CHANNELS_CORE_BENCH_KAFKA`` (host:port,
@@ -273,6 +275,12 @@ class PikaCeiling(CeilingDriver):
 
 async def build_pika(options: dict[str, Any]) -> Driver:
     return PikaCeiling(options["token"])
+
+
+async def build_pika_confirms(options: dict[str, Any]) -> Driver:
+    driver = PikaCeiling(options["token"])
+    driver.channel.confirm_delivery()
+    return driver
 
 
 # -- kafka-python ---------------------------------------------------------------------------

@@ -193,11 +193,17 @@ PEERS: dict[str, tuple[str, str, str, str]] = {
     ),
 }
 
-#: engine -> (factory, package to import, row label)
+#: ceiling -> (factory, package to import, row label); a ceiling's engine is its name up to
+#: the first ``-`` (``rabbitmq-confirms`` is a second RabbitMQ ceiling)
 CEILINGS: dict[str, tuple[str, str, str]] = {
     "inmemory": ("ceilings:build_memory", "collections", "ceiling: deque + Condition"),
     "redis": ("ceilings:build_redis", "redis", "ceiling: redis-py LPUSH/BRPOP"),
     "rabbitmq": ("ceilings:build_pika", "pika", "ceiling: pika publish/consume"),
+    "rabbitmq-confirms": (
+        "ceilings:build_pika_confirms",
+        "pika",
+        "ceiling: pika publish with confirms/consume",
+    ),
     "kafka": ("ceilings:build_kafka", "kafka", "ceiling: kafka-python"),
     "postgres": ("ceilings:build_psycopg", "psycopg", "ceiling: psycopg INSERT/DELETE"),
 }
@@ -246,10 +252,10 @@ def ceilings(names: list[str] | None, token: str) -> list[Target]:
             Target(
                 name=label,
                 kind="ceiling",
-                engine=engine,
+                engine=engine.split("-")[0],
                 factory=f"{_PACKAGE}.{factory}",
                 options={"token": token, "kafka": kafka_bootstrap()},
-                unavailable=_unavailable(engine, package),
+                unavailable=_unavailable(engine.split("-")[0], package),
             )
         )
     return targets
