@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -65,50 +66,47 @@ def finish(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None
         pass
 
 
-class ConnectionPool:
-    """Thread-safe pool of at most ``size`` synchronous connections made by ``connect``.
+class Watchdog:
+    """Shuts down the socket of a connection still busy ``timeout`` seconds after it was
+    handed out (its statement hangs: a stalled network, a server that stopped answering), so
+    the statement fails at once (the caller sees a broken connection) instead of waiting
+    forever; libpq's own timeouts cover only connecting.
 
-    A connection handed out with a ``timeout`` that is not released within it (its
-    statement hangs: a stalled network, a server that stopped answering) has its socket
-    shut down by a watchdog thread, so the statement fails (the caller sees a broken
-    connection) instead of waiting forever; libpq's own timeouts cover only connecting.
+    One daemon thread, started on first use, watches the connections of both pools (sync
+    and async): a connection costs a dictionary entry while busy, and no timer of its own.
     """
 
-    def __init__(
-        self,
-        connect: Callable[[], psycopg.Connection[Any]],
-        size: int,
-        timeout: float | None = None,
-    ) -> None:
-        self._connect = connect
-        self.size = size
+    def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self._cond = threading.Condition(threading.Lock())
-        self._idle: list[psycopg.Connection[Any]] = []
-        self._total = 0
-        self._closed = False
-        self._busy: dict[psycopg.Connection[Any], float] = {}  # connection -> deadline
-        self._watchdog: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._busy: dict[Any, float] = {}  # connection -> deadline
+        self._thread: threading.Thread | None = None
+        self._stopped = False
 
-    def acquire(self, bounded: bool = True) -> psycopg.Connection[Any]:
-        """An idle or new connection; ``bounded``: subject to the pool's ``timeout``."""
-        conn = self._acquire()
-        if bounded and self.timeout is not None:
-            with self._cond:
-                self._busy[conn] = time.monotonic() + self.timeout
-                if self._watchdog is None:
-                    self._watchdog = threading.Thread(
-                        target=self._watch, name="pg-layer-watchdog", daemon=True
-                    )
-                    self._watchdog.start()
-        return conn
+    def watch(self, conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
+        """Start ``conn``'s ``timeout`` (until :meth:`done`)."""
+        deadline = time.monotonic() + self.timeout
+        with self._lock:
+            self._busy[conn] = deadline
+            if self._thread is None and not self._stopped:
+                self._thread = threading.Thread(
+                    target=self._watch, name="pg-layer-watchdog", daemon=True
+                )
+                self._thread.start()
+
+    def done(self, conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
+        with self._lock:
+            self._busy.pop(conn, None)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
 
     def _watch(self) -> None:
-        """Shut down the sockets of connections busy past their deadline (until closed)."""
-        step = min(0.5, (self.timeout or 1.0) / 4)
+        step = min(0.5, self.timeout / 4)
         while True:
-            with self._cond:
-                if self._closed:
+            with self._lock:
+                if self._stopped:
                     return
                 now = time.monotonic()
                 overdue = [conn for conn, deadline in self._busy.items() if deadline < now]
@@ -117,6 +115,32 @@ class ConnectionPool:
             for conn in overdue:
                 shut_down(conn)
             time.sleep(step)
+
+
+class ConnectionPool:
+    """Thread-safe pool of at most ``size`` synchronous connections made by ``connect``;
+    a connection handed out ``bounded`` is watched by ``watchdog`` until released."""
+
+    def __init__(
+        self,
+        connect: Callable[[], psycopg.Connection[Any]],
+        size: int,
+        watchdog: Watchdog | None = None,
+    ) -> None:
+        self._connect = connect
+        self.size = size
+        self.watchdog = watchdog
+        self._cond = threading.Condition(threading.Lock())
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._total = 0
+        self._closed = False
+
+    def acquire(self, bounded: bool = True) -> psycopg.Connection[Any]:
+        """An idle or new connection; ``bounded``: watched by the pool's watchdog."""
+        conn = self._acquire()
+        if bounded and self.watchdog is not None:
+            self.watchdog.watch(conn)
+        return conn
 
     def _acquire(self) -> psycopg.Connection[Any]:
         with self._cond:
@@ -146,8 +170,9 @@ class ConnectionPool:
             raise
 
     def release(self, conn: psycopg.Connection[Any], *, discard: bool = False) -> None:
+        if self.watchdog is not None:
+            self.watchdog.done(conn)
         with self._cond:
-            self._busy.pop(conn, None)
             if discard or self._closed or conn.pgconn.status != pq.ConnStatus.OK:
                 finish(conn)
                 self._total -= 1
@@ -174,11 +199,31 @@ class _LoopPool:
     def __init__(self) -> None:
         self.idle: list[psycopg.AsyncConnection[Any]] = []
         self.total = 0
-        self.available = asyncio.Condition()
+        #: acquires waiting for a connection, first come first served
+        self.waiting: deque[asyncio.Future[None]] = deque()
+
+    def usable_idle(self) -> psycopg.AsyncConnection[Any] | None:
+        """The most recently used idle connection still usable (the others are closed)."""
+        while self.idle:
+            conn = self.idle.pop()
+            if is_usable(conn):
+                return conn
+            finish(conn)
+            self.total -= 1
+        return None
+
+    def notify(self) -> None:
+        """Let the first waiting acquire look again (a connection or a slot is free)."""
+        while self.waiting:
+            waiter = self.waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
 
 class AsyncConnectionPools:
-    """At most ``size`` async connections per event loop, made by ``connect``.
+    """At most ``size`` async connections per event loop, made by ``connect``; each handed
+    out is watched by ``watchdog`` until released.
 
     An async connection belongs to the loop that created it, so each loop gets its own small
     pool, dropped (and its connections closed) when the loop is garbage-collected or the
@@ -186,10 +231,14 @@ class AsyncConnectionPools:
     """
 
     def __init__(
-        self, connect: Callable[[], Awaitable[psycopg.AsyncConnection[Any]]], size: int
+        self,
+        connect: Callable[[], Awaitable[psycopg.AsyncConnection[Any]]],
+        size: int,
+        watchdog: Watchdog | None = None,
     ) -> None:
         self._connect = connect
         self.size = size
+        self.watchdog = watchdog
         self._lock = threading.Lock()
         self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = (
             weakref.WeakKeyDictionary()
@@ -198,44 +247,58 @@ class AsyncConnectionPools:
 
     def _pool(self) -> _LoopPool:
         loop = asyncio.get_running_loop()
-        with self._lock:
-            pool = self._pools.get(loop)
-            if pool is None:
-                pool = self._pools[loop] = _LoopPool()
-                weakref.finalize(loop, _finish_all, pool.idle)
-            return pool
+        pool = self._pools.get(loop)
+        if pool is None:
+            with self._lock:
+                pool = self._pools.get(loop)
+                if pool is None:
+                    pool = self._pools[loop] = _LoopPool()
+                    weakref.finalize(loop, _finish_all, pool.idle)
+        return pool
 
     async def acquire(self) -> psycopg.AsyncConnection[Any]:
         pool = self._pool()
-        async with pool.available:
-            while True:
-                if self._closed:
-                    raise LayerClosed("the layer's connection pool is closed")
-                while pool.idle:
-                    conn = pool.idle.pop()
-                    if is_usable(conn):
-                        return conn
-                    finish(conn)
-                    pool.total -= 1
-                if pool.total < self.size:
-                    pool.total += 1
-                    break
+        while True:
+            if self._closed:
+                raise LayerClosed("the layer's connection pool is closed")
+            conn = pool.usable_idle()
+            if conn is not None:
+                break
+            if pool.total < self.size:
+                pool.total += 1
                 try:
-                    await asyncio.wait_for(pool.available.wait(), ACQUIRE_TIMEOUT)
-                except TimeoutError:
-                    raise LayerUnavailable(
-                        f"all {self.size} async connections of this event loop stayed busy "
-                        f"for {ACQUIRE_TIMEOUT:g}s (raise pool_size?)"
-                    ) from None
+                    conn = await self._connect()
+                except BaseException:
+                    pool.total -= 1
+                    pool.notify()
+                    raise
+                break
+            await self._wait_turn(pool)
+        if self.watchdog is not None:
+            self.watchdog.watch(conn)
+        return conn
+
+    async def _wait_turn(self, pool: _LoopPool) -> None:
+        """Wait until a connection is released (first come, first served)."""
+        waiter = asyncio.get_running_loop().create_future()
+        pool.waiting.append(waiter)
         try:
-            return await self._connect()
+            async with asyncio.timeout(ACQUIRE_TIMEOUT):
+                await waiter
+        except TimeoutError:
+            raise LayerUnavailable(
+                f"all {self.size} async connections of this event loop stayed busy "
+                f"for {ACQUIRE_TIMEOUT:g}s (raise pool_size?)"
+            ) from None
         except BaseException:
-            pool.total -= 1
-            async with pool.available:
-                pool.available.notify()
+            if waiter.done() and not waiter.cancelled():
+                pool.notify()  # it was this acquire's turn: pass it on
             raise
 
-    async def release(self, conn: psycopg.AsyncConnection[Any], *, discard: bool = False) -> None:
+    def release(self, conn: psycopg.AsyncConnection[Any], *, discard: bool = False) -> None:
+        """Give ``conn`` back (closed instead if broken, mid-statement or ``discard``)."""
+        if self.watchdog is not None:
+            self.watchdog.done(conn)
         pool = self._pool()
         if (
             discard
@@ -247,8 +310,8 @@ class AsyncConnectionPools:
             pool.total -= 1
         else:
             pool.idle.append(conn)
-        async with pool.available:
-            pool.available.notify()
+        if pool.waiting:
+            pool.notify()
 
     def close(self) -> None:
         """Close every idle connection of every loop (busy ones close when released)."""

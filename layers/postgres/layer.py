@@ -46,7 +46,7 @@ from channels_core.session_store import SessionStore
 from channels_core.statistics import Statistics
 from channels_core.urls import redact, scrub
 
-from .connections import AsyncConnectionPools, ConnectionPool
+from .connections import AsyncConnectionPools, ConnectionPool, Watchdog
 from .listener import AsyncWaiter, Listener, Waiter
 from .schema import check_prefix, check_schema_name, ensure_schema
 from .sessions import PostgresSessionStore
@@ -234,8 +234,11 @@ class PostgresChannelLayer(BaseChannelLayer):
             f"{self._host}:{self._port}/{conninfo_to_dict(self._conninfo).get('dbname', '')}"
         )
         self._schema_ready = False
-        self._pool = ConnectionPool(self._connect, self.pool_size, self.command_timeout)
-        self._async_pools = AsyncConnectionPools(self._connect_async, self.pool_size)
+        self._watchdog = Watchdog(self.command_timeout)
+        self._pool = ConnectionPool(self._connect, self.pool_size, self._watchdog)
+        self._async_pools = AsyncConnectionPools(
+            self._connect_async, self.pool_size, self._watchdog
+        )
         self._inbox = ProcessInbox(self.capacity_for)
         self._inbox_epoch: int | None = None  # the prefix's flush count when last buffered
         self._epoch_lock = threading.Lock()
@@ -318,39 +321,38 @@ class PostgresChannelLayer(BaseChannelLayer):
 
     @contextmanager
     def _connection(self, bounded: bool = True) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection; a lost one becomes :class:`ConnectionLost` (outcome unknown).
-        ``bounded``: statements on it fail after ``command_timeout`` seconds."""
+        """A pooled connection; a lost one raises :meth:`_loss`. ``bounded``: statements on
+        it fail after ``command_timeout`` seconds."""
         conn = self._pool.acquire(bounded)
-        discard = False
         try:
             yield conn
         except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-            if conn.broken or conn.closed:
-                discard = True
-                raise self._lost(error) from None
-            raise
+            raise self._loss(conn, error) from None
         finally:
-            self._pool.release(conn, discard=discard)
+            self._pool.release(conn)
 
     @asynccontextmanager
     async def _async_connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """:meth:`_connection` on this event loop: a pooled async connection; a lost one, or
-        a statement still running after ``command_timeout``, becomes :class:`ConnectionLost`."""
+        """:meth:`_connection` on this event loop (always bounded by ``command_timeout``)."""
         conn = await self._async_pools.acquire()
-        discard = False
         try:
-            async with asyncio.timeout(self.command_timeout):
-                yield conn
-        except TimeoutError as error:
-            discard = True  # interrupted mid-statement: the connection is out of step
-            raise self._lost(error) from None
+            yield conn
         except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-            if conn.broken or conn.closed:
-                discard = True
-                raise self._lost(error) from None
-            raise
+            raise self._loss(conn, error) from None
         finally:
-            await self._async_pools.release(conn, discard=discard)
+            self._async_pools.release(conn)
+
+    def _loss(
+        self, conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any], error: Exception
+    ) -> Exception:
+        """The lost-connection rule of every pooled connection, sync or async: ``error``
+        raised on a connection that broke under it (the server went away or killed it, the
+        network cut it, or the pools' watchdog shut it down after ``command_timeout``) is
+        reported as :class:`ConnectionLost` (outcome unknown), any other as itself. The pool
+        throws a broken connection away on release."""
+        if conn.broken or conn.closed:
+            return self._lost(error)
+        return error
 
     def _run(self, script: _Script[T]) -> T:
         """Run a script's statements on one pooled connection."""
@@ -820,6 +822,7 @@ class PostgresChannelLayer(BaseChannelLayer):
             self._listener.stop()
         self._pool.close()
         self._async_pools.close()
+        self._watchdog.stop()
 
     def __repr__(self) -> str:
         return (

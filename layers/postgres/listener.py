@@ -70,8 +70,11 @@ class AsyncWaiter(Waiter):
         self.async_event.clear()
 
     async def wait_async(self, timeout: float) -> bool:
+        if self.async_event.is_set():
+            return True
         try:
-            await asyncio.wait_for(self.async_event.wait(), timeout)
+            async with asyncio.timeout(timeout):  # no task per wait, unlike wait_for
+                await self.async_event.wait()
         except TimeoutError:
             return False
         return True
