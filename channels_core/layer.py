@@ -141,6 +141,8 @@ class BaseChannelLayer:
         self._rng = random.Random(os.urandom(16))  # private: random.seed() cannot touch it
         # Results taken for a cancelled receive_async: (channel, payload, parked_at).
         self._parked: deque[tuple[str, bytes, float]] = deque()
+        # Steps of cancelled receives still running (see _cancel_safe).
+        self._finishing: set[asyncio.Future[None]] = set()
         self._session_store: SessionStore | None = None
         self._closed = False
 
@@ -422,9 +424,11 @@ class BaseChannelLayer:
         """:meth:`_receive` with ``block=True`` as a coroutine that never blocks the event loop.
 
         Cancelling it must never lose a message: await every step that may take one off the
-        server through :meth:`_cancel_safe`. (Waiting for a wake-up is safe to cancel; a step
-        that takes synchronously, under a lock, needs nothing.) Default: the blocking receive
-        on a worker thread, as one such step.
+        server through :meth:`_cancel_safe` (a task per step), or, if the step can be
+        resumed where a cancellation stopped it, run it in the caller's task and hand its
+        rest to :meth:`_finish_cancelled` when cancelled. (Waiting for a wake-up is safe to
+        cancel; a step that takes synchronously, under a lock, needs nothing.) Default: the
+        blocking receive on a worker thread, as one :meth:`_cancel_safe` step.
         """
         loop = asyncio.get_running_loop()
         return await self._cancel_safe(loop.run_in_executor(None, self._receive, channels, True))
@@ -471,15 +475,57 @@ class BaseChannelLayer:
         that cancelling the caller never loses a message: the step runs to its end as a task
         of its own, and what it takes after the caller went away is parked (:meth:`park`), to
         be returned first by the next receive on its channel. ``on_cancel`` (if given) is
-        called when the caller is cancelled, to ask the step to finish early."""
-        task = asyncio.ensure_future(step)
+        called when the caller is cancelled, to ask the step to finish early.
+
+        The step's task hands its result straight to the caller's future (one event-loop
+        pass from the step's end to the caller, where ``shield`` takes two)."""
+        outcome: asyncio.Future[RawReceived] = asyncio.get_running_loop().create_future()
+        task = asyncio.ensure_future(self._step_into(step, outcome))
         try:
-            return await asyncio.shield(task)
+            return await outcome
         except asyncio.CancelledError:
-            if on_cancel is not None:
-                on_cancel()
-            task.add_done_callback(self._park_result)
+            if outcome.done() and not outcome.cancelled() and outcome.exception() is None:
+                result = outcome.result()  # taken, but the caller was cancelled meanwhile
+                if result is not None:
+                    self.park(*result)
+            elif not task.done():
+                if on_cancel is not None:
+                    on_cancel()
+                self._keep_until_done(task)
             raise
+
+    def _finish_cancelled(self, rest: Awaitable[RawReceived]) -> None:
+        """For a receive step driven in its caller's task: the caller was cancelled while
+        the step may be taking a message, and ``rest`` resumes the step where it stopped.
+        It runs to its end as a task of its own; what it takes is parked (:meth:`park`)."""
+        gone: asyncio.Future[RawReceived] = asyncio.get_running_loop().create_future()
+        gone.cancel()
+        self._keep_until_done(asyncio.ensure_future(self._step_into(rest, gone)))
+
+    def _keep_until_done(self, task: asyncio.Future[None]) -> None:
+        """Hold a reference to ``task`` (the event loop keeps only weak ones) until it ends."""
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+
+    async def _step_into(
+        self, step: Awaitable[RawReceived], outcome: asyncio.Future[RawReceived]
+    ) -> None:
+        """Await ``step`` and give its outcome to ``outcome``; park what it took if
+        ``outcome`` was cancelled (its caller went away)."""
+        try:
+            result = await step
+        except asyncio.CancelledError:
+            outcome.cancel()
+            raise
+        except BaseException as error:
+            if not outcome.done():
+                outcome.set_exception(error)
+            return
+        if outcome.cancelled():
+            if result is not None:
+                self.park(*result)
+        else:
+            outcome.set_result(result)
 
     def _channel_in_use(self, name: str) -> bool:
         """Whether ``name`` already holds messages or group memberships (for new_channel)."""
@@ -532,12 +578,6 @@ class BaseChannelLayer:
             return channel, codec.decode(payload)
         except MalformedMessage as error:  # the same type (DecryptionError...), naming the channel
             raise type(error)(f"channel {channel!r} held {error}") from None
-
-    def _park_result(self, future: asyncio.Future[RawReceived]) -> None:
-        if not future.cancelled() and future.exception() is None:
-            result = future.result()
-            if result is not None:
-                self.park(*result)
 
     def park(self, channel: str, payload: bytes) -> None:
         """Keep a message taken for a caller that went away (e.g. a cancelled receive_async);

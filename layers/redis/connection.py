@@ -18,7 +18,7 @@ import hashlib
 import os
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -373,17 +373,18 @@ class Shard:
         except adapter.ResponseError:
             raise  # the reply was read whole: the connection is fine
         except BaseException as error:
-            failure = self._failed(conn, error, args if sent else None)
+            adapter.drop(conn)  # out of step
+            failure = self._failed(error, args if sent else None)
             if failure is error:
                 raise
             raise failure from error
 
-    def _failed(self, conn: Any, error: BaseException, sent: Sequence[Any] | None) -> BaseException:
-        """The error to raise for a call that failed on ``conn`` (``sent``: the command, if
-        it had been sent whole); the connection is dropped (it is out of step)."""
-        adapter.drop(conn)
+    def _failed(self, error: BaseException, sent: Sequence[Any] | None) -> BaseException:
+        """The error to raise for a call that failed (``sent``: the command, if it had been
+        sent whole), sync or async: a connection error (or any error once :meth:`close` pulled
+        the socket from under the call, from another thread) is :class:`LayerUnavailable` if
+        the command surely did not run, else :class:`OutcomeUnknown`; any other is itself."""
         if isinstance(error, CONNECTION_ERRORS) or (self.closed and isinstance(error, Exception)):
-            # (closed: close() from another thread pulled the socket from under this call)
             if sent is None or _not_applied(error, sent):
                 return self.error(error)
             return self.unknown(error, sent)
@@ -401,7 +402,9 @@ class Shard:
     def command(self, *args: Any) -> Any:
         return self.execute(*args)
 
-    async def execute_async(self, *args: Any) -> Any:
+    async def execute_async(
+        self, *args: Any, resume: Callable[[Awaitable[Any]], object] | None = None
+    ) -> Any:
         """One command on an idle connection of the running event loop: the lean async path.
 
         Each event loop keeps its own connections (usually one; a second only while two
@@ -409,32 +412,50 @@ class Shard:
         (:mod:`.adapter`), without redis-py's pool and per-call wrappers. The guarantees
         are those of :meth:`execute`: a connection the server closed is noticed before
         sending and reopened; a failure after sending is never retried (the call may have
-        taken a message) and raises :class:`OutcomeUnknown`; a call interrupted mid-reply
-        (cancelled) drops its connection, which is out of step. Reads and writes are bounded
+        taken a message) and raises :class:`OutcomeUnknown`. Reads and writes are bounded
         by ``socket_timeout`` and never block the event loop.
+
+        Cancelled once the command is on its way, the call either drops its connection
+        (which is out of step), or, given ``resume``, hands it the rest of the call (an
+        awaitable of the reply, on the same connection) before the cancellation goes on:
+        the caller of ``resume`` may finish it in another task, so a reply that took a
+        message is never lost.
         """
         lane = self._lane()
         idle = lane.idle
         conn = idle.pop() if idle else adapter.new_async_connection(lane.client)
-        sent = False
         try:
             await adapter.ready_async(conn)
-            await adapter.send_async(conn, _pack(args))
-            sent = True
-            reply = await adapter.read_async(conn)
         except BaseException as error:
-            # interrupted mid-call: the connection is out of step
-            adapter.drop_async_connection(conn)
-            if isinstance(error, asyncio.TimeoutError):
-                timeout = adapter.async_connection_timeout(conn)
-                error = adapter.TimeoutError(f"no reply within {timeout} s")
-            elif not isinstance(error, CONNECTION_ERRORS):
-                if not (self.closed and isinstance(error, Exception)):
-                    raise
-            sent_args = args if sent else None
-            raise (
-                self.error(error) if _not_applied(error, sent_args) else self.unknown(error, args)
-            ) from error
+            failure = self._async_failure(conn, error, None)
+            if failure is error:
+                raise
+            raise failure from error
+        adapter.write(conn, _pack(args))
+        return await self._reply_async(conn, args, resume)
+
+    async def _reply_async(
+        self,
+        conn: Any,
+        args: tuple[Any, ...],
+        resume: Callable[[Awaitable[Any]], object] | None = None,
+    ) -> Any:
+        """The reply to ``args``, written on ``conn``; ``conn`` is kept for reuse after it."""
+        try:
+            await adapter.flush_async(conn)
+            reply = await adapter.read_async(conn)
+        except asyncio.CancelledError:
+            if resume is None:
+                adapter.drop_async_connection(conn)
+            else:
+                resume(self._reply_async(conn, args))
+            raise
+        except BaseException as error:
+            failure = self._async_failure(conn, error, args)
+            if failure is error:
+                raise
+            raise failure from error
+        idle = self._lane().idle
         if len(idle) < _MAX_IDLE and not self.closed:
             idle.append(conn)
         else:
@@ -443,14 +464,31 @@ class Shard:
             raise reply  # the reply was read whole: the connection is fine
         return reply
 
-    async def run_async(self, script: str, args: Iterable[Any]) -> Any:
-        """EVALSHA one cached script on the async path (loading it on NOSCRIPT)."""
+    def _async_failure(
+        self, conn: Any, error: BaseException, sent: tuple[Any, ...] | None
+    ) -> BaseException:
+        """:meth:`_failed` for an async call interrupted on ``conn``, which is dropped."""
+        adapter.drop_async_connection(conn)
+        if isinstance(error, TimeoutError) and not isinstance(error, adapter.TimeoutError):
+            error = adapter.TimeoutError(
+                f"no reply within {adapter.async_connection_timeout(conn)} s"
+            )
+        return self._failed(error, sent)
+
+    async def run_async(
+        self,
+        script: str,
+        args: Iterable[Any],
+        resume: Callable[[Awaitable[Any]], object] | None = None,
+    ) -> Any:
+        """EVALSHA one cached script on the async path (loading it on NOSCRIPT); ``resume``
+        as for :meth:`execute_async`."""
         sha = self._sha_bytes[script]
         try:
-            return await self.execute_async(b"EVALSHA", sha, b"0", *args)
+            return await self.execute_async(b"EVALSHA", sha, b"0", *args, resume=resume)
         except adapter.NoScriptError:
             await self.execute_async(b"SCRIPT", b"LOAD", self._sources[script])
-            return await self.execute_async(b"EVALSHA", sha, b"0", *args)
+            return await self.execute_async(b"EVALSHA", sha, b"0", *args, resume=resume)
 
     def close(self) -> None:
         self.closed = True
