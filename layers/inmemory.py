@@ -209,7 +209,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
                 if remaining <= 0:
                     return None
                 try:
-                    await asyncio.wait_for(waiter, remaining)
+                    async with asyncio.timeout(remaining):  # no extra future, unlike wait_for
+                        await waiter
                 except TimeoutError:
                     return self._receive(channels, block=False)
             finally:
