@@ -7,12 +7,14 @@ Features
       including the ``!``: ``ws.send.<id>!``), all under ``<prefix>:``. Queues are declared
       with ``x-max-length`` = the channel's capacity and ``x-overflow=reject-publish``; every
       publish waits for its own publisher confirm before ``send`` returns, so a full queue is
-      a ``ChannelFull`` for the very send that found it full and nothing is stored. Nothing
-      is pipelined across sends (a send that returned before its confirm could not report
-      that); each send is one publish written in one socket write, then one wait for its
-      confirm. ``x-message-ttl`` = ``expiry`` (the broker drops what
-      waited too long, never delivered) and ``x-expires`` (an unused queue is deleted by the
-      broker; senders re-declare the queues they use, which keeps them alive).
+      a ``ChannelFull`` for the very send that found it full and nothing is stored. A send
+      never returns before its confirm (it could not report a full queue); each send is one
+      publish written in one socket write as it is issued, then one wait for its confirm
+      (a round trip to the broker: that wait, not the layer, bounds one sender's rate).
+      Only concurrent ``send_async`` calls overlap their confirms. ``x-message-ttl`` =
+      ``expiry`` (the broker drops what waited too long, never delivered) and
+      ``x-expires`` (an unused queue is deleted by the broker; senders re-declare the
+      queues they use, which keeps them alive).
     * Receiving uses consumers (``basic.consume``, never ``basic.get``) with a prefetch of
       ``prefetch`` messages. At most once: a message is acknowledged before ``receive``
       returns it; messages pushed to a process but not handed out go back to their queue, in
@@ -59,9 +61,17 @@ Features
     * Threads and event loops: pika is not thread-safe. Each thread that sends has its own
       connection; receiving uses one connection per layer object, used under a lock, and a
       daemon thread services it whenever no receive does (heartbeats keep flowing while the
-      application works between receives, idle consumers are cancelled). ``receive_async``
-      and ``receive_twisted`` run the blocking receive on a worker thread: the event loop or
-      reactor never blocks; cancelling never loses a message.
+      application works between receives, idle consumers are cancelled). Each event loop
+      that calls ``send_async`` has a connection of its own, driven by the loop (pika's
+      asyncio adapter): the send awaits its confirm without blocking the loop, concurrent
+      sends overlap their confirms, and only a queue declaration (once per
+      ``queue_expires / 3`` per queue) goes to a worker thread. ``receive_async`` (and
+      ``receive_twisted``, which runs it on a background loop) takes a message already
+      pushed to the process on the loop, and waits for more by watching the receiving
+      connection's socket from the loop; a take that needs round trips (the first one on a
+      channel starts its consumer) runs the blocking receive on a worker thread. The loop or
+      reactor never blocks; cancelling never loses a message. The other coroutines
+      (``group_add_async``...) run their blocking twins on a worker thread.
     * Faults: a dead connection is noticed before use and reopened; after a broker restart
       the same layer object reconnects by itself, with an exponential backoff (0.1 s to 5 s)
       during which calls fail at once. Every call to an unreachable broker fails within

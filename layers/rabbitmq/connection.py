@@ -16,6 +16,7 @@ This is the only module that knows pika's exception classes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 
 import pika
 import pika.exceptions
+from pika.adapters.asyncio_connection import AsyncioConnection
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.adapters.utils.io_services_utils import _AsyncPlaintextTransport as _PlainTransport
 
@@ -175,6 +177,16 @@ class Link:
     def is_open(self) -> bool:
         return self._connection is not None and self._connection.is_open
 
+    def fileno(self) -> int | None:
+        """The open connection's socket descriptor (for an event loop to watch whether the
+        broker sent something), None if there is none. pika's transport internals."""
+        connection = self._connection
+        if connection is None or not connection.is_open:
+            return None
+        transport = connection._impl._transport
+        sock = getattr(transport, "_sock", None)
+        return None if sock is None else int(sock.fileno())
+
     def _open(self) -> None:
         now = time.monotonic()
         if now < self._retry_at:
@@ -273,6 +285,197 @@ class Link:
 
     def close(self) -> None:
         self._drop()
+
+
+class AsyncLink:
+    """One pika ``AsyncioConnection`` with one publisher-confirm channel, on the event loop
+    that created it: publishes from any number of coroutines of that loop overlap, each
+    awaiting its own confirm, and nothing ever blocks the loop (pika runs on the loop's
+    reader and writer callbacks). Opened on demand, with the same reconnect backoff and the
+    same errors as :class:`Link`.
+
+    A returned (unroutable) publish is told from the others by its routing key: the broker
+    returns the messages of one channel in publish order, each before its confirm."""
+
+    def __init__(self, params: pika.ConnectionParameters, *, timeout: float = 5.0) -> None:
+        self.params = params
+        self.timeout = timeout
+        self.host, self.port = where(params)
+        self._connection: AsyncioConnection | None = None
+        self._channel: Any = None
+        self._lock: asyncio.Lock | None = None
+        self._backoff = Backoff(0.1, 5.0)
+        self._retry_at = 0.0
+        self._last_error: BaseException | None = None
+        self._published = 0  # delivery tag of the last publish on the channel
+        #: delivery tag -> (routing key, future of the confirm) of each unconfirmed publish
+        self._unconfirmed: dict[int, tuple[str, asyncio.Future[bool]]] = {}
+        self._returned: set[int] = set()
+
+    # -- opening ----------------------------------------------------------------------------
+
+    async def _ready(self) -> Any:
+        """The open confirm channel, opened first if needed."""
+        channel = self._channel
+        if channel is not None and channel.is_open:
+            return channel
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._channel is None or not self._channel.is_open:
+                await self._open()
+        return self._channel
+
+    async def _open(self) -> None:
+        if time.monotonic() < self._retry_at:
+            raise unavailable("RabbitMQ", self.host, self.port, self._last_error or "backoff")
+        loop = asyncio.get_running_loop()
+        connection = self._connection
+        try:
+            if connection is None or not connection.is_open:
+                self._drop()
+                connection = await self._connect(loop)
+            opened: asyncio.Future[Any] = loop.create_future()
+            channel = connection.channel(on_open_callback=lambda ch: _settle(opened, ch))
+            channel.add_on_close_callback(self._channel_closed)
+            await asyncio.wait_for(opened, self.timeout)
+            selected: asyncio.Future[Any] = loop.create_future()
+            channel.confirm_delivery(self._confirmed, lambda frame: _settle(selected, frame))
+            channel.add_on_return_callback(self._returned_message)
+            await asyncio.wait_for(selected, self.timeout)
+        except asyncio.CancelledError:
+            self._drop()
+            raise
+        except CONNECTION_ERRORS + CHANNEL_ERRORS as error:  # TimeoutError is an OSError
+            self._drop()
+            self._retry_at = time.monotonic() + self._backoff.delay()
+            self._last_error = error
+            raise unavailable("RabbitMQ", self.host, self.port, error) from None
+        self._backoff.reset()
+        self._channel, self._published = channel, 0
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> AsyncioConnection:
+        opened: asyncio.Future[AsyncioConnection] = loop.create_future()
+
+        def failed(_connection: Any, error: BaseException) -> None:
+            if not opened.done():
+                opened.set_exception(
+                    error if isinstance(error, BaseException) else OSError(str(error))
+                )
+
+        connection = AsyncioConnection(
+            self.params,
+            on_open_callback=lambda conn: _settle(opened, conn),
+            on_open_error_callback=failed,
+            on_close_callback=self._connection_closed,
+            custom_ioloop=loop,
+        )
+        self._connection = connection
+        bound = self.params.stack_timeout or self.timeout
+        await asyncio.wait_for(opened, bound + 1.0)
+        _write_commands_whole(connection)
+        return connection
+
+    # -- publishing -------------------------------------------------------------------------
+
+    async def publish(
+        self, exchange: str, routing_key: str, body: bytes, props: pika.BasicProperties
+    ) -> None:
+        """Publish (mandatory) and wait for its confirm, at most ``timeout`` seconds.
+        Raises :data:`Nacked` (not stored), :data:`Unroutable` (no such queue),
+        ``LayerUnavailable`` (no connection), ``OutcomeUnknown`` (the connection failed or
+        the confirm did not come after the publish left)."""
+        channel = await self._ready()
+        try:
+            channel.basic_publish(exchange, routing_key, body, props, mandatory=True)
+        except CONNECTION_ERRORS + CHANNEL_ERRORS as error:
+            self._drop()
+            raise unavailable("RabbitMQ", self.host, self.port, error) from None
+        self._published += 1
+        tag = self._published
+        confirm: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._unconfirmed[tag] = (routing_key, confirm)
+        try:
+            stored = await asyncio.wait_for(confirm, self.timeout)
+        except TimeoutError:
+            self._drop()
+            raise self._unknown(CallTimeout(f"no confirm within {self.timeout:g} s")) from None
+        except CONNECTION_ERRORS as error:
+            raise self._unknown(error) from None
+        finally:
+            self._unconfirmed.pop(tag, None)
+        if not stored:
+            raise Nacked([])
+        if tag in self._returned:
+            self._returned.discard(tag)
+            raise Unroutable([])
+
+    def _confirmed(self, frame: Any) -> None:
+        method = frame.method
+        stored = isinstance(method, pika.spec.Basic.Ack)
+        last = method.delivery_tag
+        tags = [t for t in self._unconfirmed if t <= last] if method.multiple else [last]
+        for tag in tags:
+            entry = self._unconfirmed.get(tag)
+            if entry is not None and not entry[1].done():
+                entry[1].set_result(stored)
+
+    def _returned_message(self, _channel: Any, method: Any, _props: Any, _body: bytes) -> None:
+        key = method.routing_key
+        for tag, (routing_key, _) in sorted(self._unconfirmed.items()):
+            if routing_key == key and tag not in self._returned:
+                self._returned.add(tag)
+                return
+
+    # -- failures ---------------------------------------------------------------------------
+
+    def _fail_unconfirmed(self, error: BaseException) -> None:
+        for _, confirm in self._unconfirmed.values():
+            if not confirm.done():
+                confirm.set_exception(error)
+        self._unconfirmed.clear()
+        self._returned.clear()
+
+    def _channel_closed(self, channel: Any, reason: BaseException) -> None:
+        if channel is self._channel:
+            self._channel = None
+            self._fail_unconfirmed(
+                reason
+                if isinstance(reason, CONNECTION_ERRORS)
+                else pika.exceptions.StreamLostError(f"channel closed: {reason}")
+            )
+
+    def _connection_closed(self, connection: Any, reason: BaseException) -> None:
+        if connection is self._connection:
+            self._connection = self._channel = None
+            self._fail_unconfirmed(
+                reason if isinstance(reason, CONNECTION_ERRORS) else OSError(str(reason))
+            )
+
+    def _unknown(self, error: BaseException) -> OutcomeUnknown:
+        return OutcomeUnknown(
+            f"RabbitMQ at {self.host}:{self.port}: the outcome is unknown, the connection "
+            f"failed after the command was sent ({type(error).__name__}: {error})"
+        )
+
+    def _drop(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        self._fail_unconfirmed(pika.exceptions.StreamLostError("connection dropped"))
+        if connection is not None:
+            try:
+                if connection.is_open or connection.is_opening:
+                    connection.close()
+            except Exception:
+                pass
+
+    def close(self) -> None:
+        """Close the connection (call it on the link's event loop)."""
+        self._drop()
+
+
+def _settle(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
 
 
 def _write_commands_whole(impl: pika.connection.Connection) -> None:

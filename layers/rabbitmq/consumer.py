@@ -35,7 +35,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from channels_core.exceptions import LayerUnavailable
 from channels_core.inbox import ProcessInbox, entry_address
@@ -251,6 +251,53 @@ class Receiver:
                 if result is not None:
                     return result
         return None
+
+    def take_ready(self, names: list[str]) -> RawReceived | Literal["wait", "blocking"]:
+        """A blocking ``take`` of ``names`` for an event loop, as far as it goes without
+        waiting on anything: a message already pushed to this process, or that the socket
+        holds already (a poll with no wait), acknowledged before it is returned; ``"wait"``
+        when nothing came yet (wait until :meth:`fileno` is readable and ask again);
+        ``"blocking"`` when the take needs round trips (a consumer to start, a group entry
+        whose roster must be read first) or another thread holds the connection: run
+        :meth:`take` on a worker thread."""
+        if not self.lock.acquire(blocking=False):
+            return "blocking"
+        try:
+            channel = self._consume
+            if (
+                self._closed
+                or channel is None
+                or not channel.is_open
+                or self._link.generation != self._generation
+            ):
+                return "blocking"
+            consumers = []
+            now = time.monotonic()
+            for name in names:
+                consumer = self._consumers.get(name)
+                if consumer is None or (name[-1] == "!" and not self._inbox.room(name)):
+                    return "blocking"
+                consumer.asked_at = now
+                consumers.append(consumer)
+            for attempt in (0, 1):
+                if any(
+                    consumer.name[-1] == "!"
+                    and any(kind and kind[0] == "#" for _, kind, _, _ in consumer.pending)
+                    for consumer in consumers
+                ):
+                    return "blocking"
+                result = self._pick(consumers)
+                if result is not None:
+                    return result
+                if not attempt:
+                    self._wait(0)
+            return "wait"
+        finally:
+            self.lock.release()
+
+    def fileno(self) -> int | None:
+        """The socket the broker pushes deliveries on (None if not connected)."""
+        return self._link.fileno()
 
     def _poll(self, names: list[str], barrier: bool = True) -> tuple[RawReceived, bool]:
         now = time.monotonic()

@@ -3,8 +3,11 @@ docstring for the manual)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+import weakref
+from collections.abc import Generator
 from functools import partial
 from typing import Any, ClassVar
 
@@ -21,6 +24,7 @@ from .connection import (
     CHANNEL_ERRORS,
     NOT_FOUND,
     PRECONDITION_FAILED,
+    AsyncLink,
     Link,
     Nacked,
     Unroutable,
@@ -43,6 +47,41 @@ EVICTION_CHECK = 1.0
 #: Links idle longer than this are checked (non-blocking) before use: a broker restart is
 #: noticed before a publish, instead of failing it.
 IDLE_CHECK = 1.0
+
+#: The steps of a send (:meth:`RabbitMQChannelLayer._send_plan`): declare its queue, publish.
+DECLARE = "declare"
+PUBLISH = "publish"
+SendPlan = Generator[tuple[str, str, Any], None, None]
+
+#: Longest wait of an async receive on the socket before it looks again (seconds).
+ASYNC_RECHECK = 0.05
+
+
+class _Readable:
+    """Coroutines of one event loop waiting for one socket to become readable: one reader
+    callback for all of them, removed when the last one stops waiting."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        self.loop, self.fd = loop, fd
+        self.ready: asyncio.Future[None] = loop.create_future()
+        self.waiting = 0
+        loop.add_reader(fd, self._wake)
+
+    def _wake(self) -> None:
+        self.loop.remove_reader(self.fd)
+        if not self.ready.done():
+            self.ready.set_result(None)
+
+    async def wait(self, seconds: float) -> None:
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(asyncio.shield(self.ready), seconds)
+        except TimeoutError:
+            pass
+        finally:
+            self.waiting -= 1
+            if not self.waiting:
+                self._wake()
 
 
 def _pika_url_key(key: str) -> bool:
@@ -134,6 +173,14 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         self._links = threading.local()
         self._all_links: list[Link] = []
         self._links_lock = threading.Lock()
+        #: per event loop: the wait of its async receives for the consume socket
+        self._socket_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Readable] = (
+            weakref.WeakKeyDictionary()
+        )
+        #: one :class:`AsyncLink` per event loop that sends (``send_async``)
+        self._async_links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncLink] = (
+            weakref.WeakKeyDictionary()
+        )
         #: queue -> when this process declares (and records) it again
         self._declared: dict[str, float] = {}
         self._recorded_exchanges: dict[str, float] = {}
@@ -198,6 +245,15 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         if now - self._links.used > IDLE_CHECK:
             link.check()
         self._links.used = now
+        return link
+
+    def _async_link(self) -> AsyncLink:
+        """The running event loop's link for async sends."""
+        loop = asyncio.get_running_loop()
+        link = self._async_links.get(loop)
+        if link is None:
+            self._check_open()
+            link = self._async_links[loop] = AsyncLink(self._params, timeout=self.socket_timeout)
         return link
 
     # -- declarations ---------------------------------------------------------------------------
@@ -268,18 +324,60 @@ class RabbitMQChannelLayer(BaseChannelLayer):
 
     def _send(self, channel: str, payload: bytes) -> None:
         link = self._link()
+        plan = self._send_plan(channel, payload)
+        reply: Exception | None = None
+        try:
+            while True:
+                step = plan.send(None) if reply is None else plan.throw(reply)
+                reply = None
+                try:
+                    if step[0] == DECLARE:
+                        self._ensure_queue(link, step[1], channel, force=True)
+                    else:
+                        self._publish(link, "", step[1], payload, step[2])
+                except (Unroutable, Nacked) as error:
+                    reply = error
+        except StopIteration:
+            return
+
+    async def _send_async(self, channel: str, payload: bytes) -> None:
+        """:meth:`_send` on this event loop's :class:`AsyncLink`: the publish and its confirm
+        never block the loop, and concurrent sends overlap their confirms. A queue that needs
+        declaring (once per ``queue_expires / 3``) is declared on a worker thread."""
+        link = self._async_link()
+        plan = self._send_plan(channel, payload)
+        reply: Exception | None = None
+        try:
+            while True:
+                step = plan.send(None) if reply is None else plan.throw(reply)
+                reply = None
+                try:
+                    if step[0] == DECLARE:
+                        await self._io_async(self._declare_here, step[1], channel)
+                    else:
+                        await link.publish("", step[1], payload, step[2])
+                except (Unroutable, Nacked) as error:
+                    reply = error
+        except StopIteration:
+            return
+
+    def _send_plan(self, channel: str, payload: bytes) -> SendPlan:
+        """One send's decisions, for :meth:`_send` and :meth:`_send_async`: yields
+        ``(DECLARE, queue, None)`` (declare the queue now) and ``(PUBLISH, queue,
+        properties)`` (publish the payload, wait for its confirm), and is thrown
+        ``Unroutable`` or ``Nacked`` when a publish comes back so."""
         queue = self._queue(channel)
         if self._declared.get(queue, 0.0) <= time.monotonic():
-            self._ensure_queue(link, queue, channel)
+            yield DECLARE, queue, None
         props = properties(
             type=channel if "!" in channel else None, timestamp=int(time.time() * 1000)
         )
         try:
             try:
-                self._publish(link, "", queue, payload, props)
+                yield PUBLISH, queue, props
             except Unroutable:  # the queue was deleted (flush elsewhere, idle expiry)
-                self._ensure_queue(link, queue, channel, force=True)
-                self._publish(link, "", queue, payload, props)
+                yield DECLARE, queue, None
+                yield PUBLISH, queue, props
         except Nacked:
             self._full[queue] = self._full.get(queue, 0) + 1
             raise ChannelFull(
@@ -287,15 +385,55 @@ class RabbitMQChannelLayer(BaseChannelLayer):
             ) from None
         self._sent[queue] = self._sent.get(queue, 0) + 1
 
+    def _declare_here(self, queue: str, channel: str) -> None:
+        """Declare ``queue`` (for ``channel``) on this thread's link."""
+        self._ensure_queue(self._link(), queue, channel, force=True)
+
     # -- receive --------------------------------------------------------------------------------
 
     def _receive(self, channels: list[str], block: bool) -> RawReceived:
-        self._evict_local_expired()
+        self._evict(self._inbox.expired_channels())
         return self._receiver.take(channels, block, self.blocking_timeout)
 
-    def _evict_local_expired(self) -> None:
-        """``!`` messages that expired in this process's buffers evict their channels."""
-        names = self._inbox.expired_channels()
+    async def _receive_async(self, channels: list[str]) -> RawReceived:
+        """On the loop while that needs no round trip: a message already pushed to this
+        process is taken at once, and an empty wait watches the consume connection's socket
+        (at most :data:`ASYNC_RECHECK` seconds at a time: another thread may have read what
+        came). A take that needs round trips (the first on a channel starts its consumer)
+        runs the blocking receive on a worker thread, as one cancel-safe step."""
+        expired = self._inbox.expired_channels()
+        if expired:
+            await self._io_async(self._evict, expired)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.blocking_timeout
+        receiver = self._receiver
+        while True:
+            taken = receiver.take_ready(channels)
+            if taken == "blocking":
+                remaining = max(0.0, deadline - loop.time())
+                take = partial(receiver.take, channels, True, remaining)
+                return await self._cancel_safe(loop.run_in_executor(None, take))
+            if taken != "wait":
+                return taken
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            await self._socket_readable(loop, min(remaining, ASYNC_RECHECK))
+
+    async def _socket_readable(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        """Return when the consume connection's socket is readable, or after ``seconds``."""
+        watch = self._socket_watches.get(loop)
+        if watch is None or watch.ready.done():
+            fd = self._receiver.fileno()
+            if fd is None:
+                await asyncio.sleep(seconds)
+                return
+            watch = self._socket_watches[loop] = _Readable(loop, fd)
+        await watch.wait(seconds)
+
+    def _evict(self, names: list[str]) -> None:
+        """``!`` channels whose messages expired in this process's buffers leave their
+        groups (``names`` from ``ProcessInbox.expired_channels``)."""
         if names:
             link = self._link()
             for name in names:
@@ -578,6 +716,13 @@ class RabbitMQChannelLayer(BaseChannelLayer):
             for other in self._all_links:
                 other.close()
             self._all_links.clear()
+        for loop, async_link in list(self._async_links.items()):
+            if not loop.is_closed():  # a closed loop took the connection's socket with it
+                try:
+                    loop.call_soon_threadsafe(async_link.close)
+                except RuntimeError:
+                    pass
+        self._async_links.clear()
         self._inbox.clear()
 
     def __repr__(self) -> str:

@@ -28,6 +28,7 @@ NETWORK_BACKENDS = [backend.name for backend in registry() if backend.url is not
 NATIVE_ASYNC = {
     "redis": "redis://127.0.0.1:{port}/0",
     "postgres": "postgresql://x@127.0.0.1:{port}/x",
+    "rabbitmq": "amqp://guest:guest@127.0.0.1:{port}/%2F",
 }
 
 pytestmark = pytest.mark.timeout(120)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import multiprocessing
 import threading
 import time
@@ -394,3 +396,87 @@ def test_session_store_round_trip_and_shared_between_objects(make: Factory) -> N
     assert second.session_store().load("abc") == {"user": 2}
     store.delete("abc")
     assert second.session_store().load("abc") is None
+
+
+# -- event loops --------------------------------------------------------------------------------
+
+
+class _NoExecutor(concurrent.futures.ThreadPoolExecutor):
+    """An event loop's default executor that refuses work: what runs, runs on the loop."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"{fn!r} was sent to a worker thread")
+
+
+def test_async_sends_and_receives_of_a_busy_channel_stay_on_the_loop(make: Factory) -> None:
+    layer = make()
+
+    async def scenario() -> list[int]:
+        await layer.send_async("busy", {"n": -1})  # declares the queue (on a worker thread)
+        assert await layer.receive_async(["busy"]) == ("busy", {"n": -1})  # starts a consumer
+        asyncio.get_running_loop().set_default_executor(_NoExecutor())
+        for n in range(20):
+            await layer.send_async("busy", {"n": n})
+        received = []
+        for _ in range(20):
+            channel, message = await layer.receive_async(["busy"])
+            assert channel == "busy" and message is not None
+            received.append(message["n"])
+        return received
+
+    assert asyncio.run(scenario()) == list(range(20))
+
+
+def test_concurrent_async_sends_to_a_full_queue_each_learn_their_own_outcome(
+    make: Factory,
+) -> None:
+    layer = make(capacity=10)
+    layer.send("full", {"n": -1})
+
+    async def scenario() -> list[BaseException | None]:
+        sends = [layer.send_async("full", {"n": n}) for n in range(30)]
+        return list(await asyncio.gather(*sends, return_exceptions=True))
+
+    outcomes = asyncio.run(scenario())
+    assert all(outcome is None or isinstance(outcome, ChannelFull) for outcome in outcomes)
+    stored = [n for n, outcome in enumerate(outcomes) if outcome is None]
+    assert len(stored) == 9
+    received = [layer.receive(["full"], block=True)[1] for _ in range(10)]
+    assert received[0] == {"n": -1}
+    assert sorted(message["n"] for message in received[1:] if message) == stored
+    assert layer.receive(["full"]) == (None, None)
+
+
+def test_concurrent_async_sends_to_deleted_queues_declare_them_again(make: Factory) -> None:
+    layer = make()
+    names = [f"gone{n}" for n in range(5)]
+    for name in names:
+        layer.send(name, {"n": -1})
+    make().flush()  # another process deletes every queue of the prefix
+
+    async def scenario() -> None:
+        await asyncio.gather(*(layer.send_async(name, {"n": 1}) for name in names * 2))
+
+    asyncio.run(scenario())
+    for name in names:
+        assert [layer.receive([name], block=True)[1] for _ in range(2)] == [{"n": 1}] * 2
+
+
+def test_an_async_receive_waiting_on_the_loop_wakes_for_a_send_of_another_process(
+    make: Factory,
+) -> None:
+    layer, other = make(blocking_timeout=1.5), make()
+
+    async def scenario() -> tuple[Any, float]:
+        assert await layer.receive_async(["wake"]) == (None, None)  # starts its consumer
+        asyncio.get_running_loop().set_default_executor(_NoExecutor())
+        started = time.monotonic()
+        receive = asyncio.ensure_future(layer.receive_async(["wake"]))
+        await asyncio.sleep(0.2)
+        assert not receive.done()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # another process, as it were
+            await asyncio.get_running_loop().run_in_executor(pool, other.send, "wake", {"n": 1})
+        return await receive, time.monotonic() - started
+
+    received, took = asyncio.run(scenario())
+    assert received == ("wake", {"n": 1}) and took < 1.0
