@@ -116,14 +116,14 @@ async def flush_async(conn: Any) -> None:
 
 
 async def read_async(conn: Any) -> Any:
-    """Read one reply (bounded by :func:`async_connection_timeout`); an error reply is
-    RETURNED as a :data:`ResponseError` instance, read whole.
+    """Read one reply; an error reply is RETURNED as a :data:`ResponseError` instance, read
+    whole. Unbounded: the caller bounds it (by dropping the connection, which ends the read
+    with a connection error).
 
     Resumable: a read cancelled mid-reply can be awaited again, from any task of the loop,
     and returns the whole reply (redis-py's parser keeps what it already consumed, and the
     stream reader consumes nothing while it waits)."""
-    async with asyncio.timeout(conn.socket_timeout):
-        return await conn._parser.read_response()
+    return await conn._parser.read_response()
 
 
 def drop_async_connection(conn: Any) -> None:

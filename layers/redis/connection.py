@@ -278,6 +278,8 @@ class Shard:
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncLane] = (
             weakref.WeakKeyDictionary()
         )
+        # (weak reference to the loop, its lane) of the last call: the fast path of _lane
+        self._last_lane: tuple[Callable[[], object], Any] = (_nothing, None)
 
     # -- clients --------------------------------------------------------------------------------
 
@@ -309,8 +311,11 @@ class Shard:
     def _lane(self) -> _AsyncLane:
         """The running event loop's lean connections (made on first use, one lane per loop)."""
         loop = asyncio.get_running_loop()
-        lane = self._async.get(loop)
-        if lane is None:
+        last_loop, lane = self._last_lane  # one tuple: threads never see a torn pair
+        if last_loop() is loop:
+            return lane
+        found = self._async.get(loop)
+        if found is None:
             # forget lanes of closed loops (their connections are bound to their loop and
             # cannot be used or closed from another one)
             for dead in [other for other in self._async if other.is_closed()]:
@@ -327,8 +332,9 @@ class Shard:
                 client = sentinel.master_for(str(config.service_name))
             else:
                 client = redis.asyncio.Redis.from_url(config.url or DEFAULT_URL, **self._options)
-            lane = self._async[loop] = _AsyncLane(client)
-        return lane
+            found = self._async[loop] = _AsyncLane(client)
+        self._last_lane = (weakref.ref(loop), found)
+        return found
 
     # -- running commands -----------------------------------------------------------------------
 
@@ -432,30 +438,40 @@ class Shard:
                 raise
             raise failure from error
         adapter.write(conn, _pack(args))
-        return await self._reply_async(conn, args, resume)
+        return await self._reply_async(lane, conn, args, resume)
 
     async def _reply_async(
         self,
+        lane: _AsyncLane,
         conn: Any,
         args: tuple[Any, ...],
         resume: Callable[[Awaitable[Any]], object] | None = None,
     ) -> Any:
-        """The reply to ``args``, written on ``conn``; ``conn`` is kept for reuse after it."""
+        """The reply to ``args``, written on ``conn``, within ``socket_timeout`` (the lane
+        drops a connection that overruns it); ``conn`` is kept for reuse after it."""
+        lane.watch(conn)
         try:
             await adapter.flush_async(conn)
             reply = await adapter.read_async(conn)
         except asyncio.CancelledError:
+            lane.done(conn)
             if resume is None:
                 adapter.drop_async_connection(conn)
             else:
-                resume(self._reply_async(conn, args))
+                resume(self._reply_async(lane, conn, args))
             raise
         except BaseException as error:
-            failure = self._async_failure(conn, error, args)
+            cause = error
+            if lane.done(conn):  # dropped by the lane for its deadline
+                cause = adapter.TimeoutError(
+                    f"no reply within {adapter.async_connection_timeout(conn)} s"
+                )
+            failure = self._async_failure(conn, cause, args)
             if failure is error:
                 raise
             raise failure from error
-        idle = self._lane().idle
+        lane.done(conn)
+        idle = lane.idle
         if len(idle) < _MAX_IDLE and not self.closed:
             idle.append(conn)
         else:
@@ -515,6 +531,7 @@ class Shard:
             except Exception:  # closing must not raise (the loop closed meanwhile)
                 lane.close()
         self._async.clear()
+        self._last_lane = (_nothing, None)
 
 
 #: Most idle connections an event loop keeps per shard (more only while calls overlap).
@@ -522,19 +539,58 @@ _MAX_IDLE = 8
 
 
 class _AsyncLane:
-    """One event loop's ``redis.asyncio`` client (the connection factory) and idle connections."""
+    """One event loop's ``redis.asyncio`` client (the connection factory), its idle
+    connections, and the deadlines of its calls: one timer per loop checks them (every
+    quarter of ``socket_timeout``, at most every half second, while a call is out) and drops
+    the connection of a call past its deadline, instead of a timer per call."""
 
-    __slots__ = ("client", "idle")
+    __slots__ = ("busy", "client", "expired", "idle", "timer")
 
     def __init__(self, client: Any) -> None:
-        self.client = client
+        self.client = client  # (never the loop: the lanes are weakly keyed by their loop)
         self.idle: list[Any] = []
+        self.busy: dict[Any, float] = {}  # connection -> deadline (loop time)
+        self.expired: set[Any] = set()  # dropped for their deadline, not yet reported
+        self.timer: asyncio.TimerHandle | None = None
+
+    def watch(self, conn: Any) -> None:
+        """Start ``conn``'s ``socket_timeout`` for the call it is in (until :meth:`done`)."""
+        timeout = adapter.async_connection_timeout(conn)
+        if timeout is None:
+            return
+        loop = asyncio.get_running_loop()
+        self.busy[conn] = loop.time() + timeout
+        if self.timer is None:
+            step = min(0.5, timeout / 4)
+            self.timer = loop.call_later(step, self._check, loop, step)
+
+    def done(self, conn: Any) -> bool:
+        """End ``conn``'s call; True if the lane dropped it for overrunning its deadline."""
+        self.busy.pop(conn, None)
+        if conn in self.expired:
+            self.expired.discard(conn)
+            return True
+        return False
+
+    def _check(self, loop: asyncio.AbstractEventLoop, step: float) -> None:
+        now = loop.time()
+        for conn, deadline in list(self.busy.items()):
+            if deadline <= now:
+                del self.busy[conn]
+                self.expired.add(conn)
+                adapter.drop_async_connection(conn)  # its read ends with a connection error
+        self.timer = loop.call_later(step, self._check, loop, step) if self.busy else None
 
     def close(self) -> None:
         """Close the idle connections' sockets (callable from any thread, never blocks)."""
         idle, self.idle = self.idle, []
         for conn in idle:
             adapter.drop_async_connection(conn)
+
+
+def _nothing() -> None:
+    """A dead weak reference's stand-in (no loop cached yet)."""
+    return None
 
 
 def _not_applied(error: BaseException, sent: Sequence[Any] | None) -> bool:
