@@ -8,6 +8,7 @@ bootstrap servers; every call is bounded by ``request_timeout`` seconds.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -305,6 +306,55 @@ class KafkaClient:
         self, records: Sequence[tuple[str, bytes | None, bytes | None, int | None, int | None]]
     ) -> list[int]:
         """Append records (batched into one request per broker) and wait for every ack."""
+        producer, futures = self._submit(records)
+        if len(futures) > 1:
+            producer.flush(timeout=self.timeout)
+        return self._outcome(records, futures, self.timeout)
+
+    def can_produce_now(self, topics: Iterable[str]) -> bool:
+        """Whether producing to ``topics`` needs no blocking step first: the producer is
+        connected and knows each topic (made by this client) and its partitions."""
+        producer = self._producer
+        if producer is None:
+            return False
+        metadata = producer._metadata  # kafka-python internal: what send() would wait for
+        return all(
+            topic in self._known and metadata.partitions_for_topic(topic) for topic in topics
+        )
+
+    async def produce_many_async(
+        self, records: Sequence[tuple[str, bytes | None, bytes | None, int | None, int | None]]
+    ) -> list[int]:
+        """:meth:`produce_many` as a coroutine, for topics :meth:`can_produce_now` accepts:
+        the records are handed to the producer at once and the event loop is woken by their
+        acks (no thread waits for them); the same outcomes and errors as the blocking call."""
+        loop = asyncio.get_running_loop()
+        acked = loop.create_future()
+        _, futures = self._submit(records)
+        remaining = len(futures)
+        counting = threading.Lock()
+
+        def one_done(_: object) -> None:  # on the producer's IO thread (or here if done)
+            nonlocal remaining
+            with counting:
+                remaining -= 1
+                last = remaining == 0
+            if last:
+                loop.call_soon_threadsafe(_resolve, acked)
+
+        for future in futures:
+            future.add_both(one_done)
+        try:
+            async with asyncio.timeout(self.timeout):
+                await acked
+        except TimeoutError:
+            pass  # the outcome below reports the unanswered records
+        return self._outcome(records, futures, 0)
+
+    def _submit(
+        self, records: Sequence[tuple[str, bytes | None, bytes | None, int | None, int | None]]
+    ) -> tuple[Any, list[Any]]:
+        """Hand the records to the producer; its futures, one per record."""
         producer = self._get_producer()
         futures = []
         first = records[0][0]
@@ -322,10 +372,19 @@ class KafkaClient:
             raise TopicMissing(str(self.error(error, f"producing to {first!r}"))) from None
         except KafkaError as error:
             raise self.error(error, f"producing to {first!r}") from None
-        if len(futures) > 1:
-            producer.flush(timeout=self.timeout)
+        return producer, futures
+
+    def _outcome(
+        self,
+        records: Sequence[tuple[str, bytes | None, bytes | None, int | None, int | None]],
+        futures: Sequence[Any],
+        timeout: float,
+    ) -> list[int]:
+        """The offsets of acked records (waiting up to ``timeout`` s for each), or the error:
+        TopicMissing if the broker refused them (nothing appended), else OutcomeUnknown."""
+        first = records[0][0]
         try:
-            return [future.get(timeout=self.timeout).offset for future in futures]
+            return [future.get(timeout=timeout).offset for future in futures]
         except UnknownTopicOrPartitionError as error:  # refused: nothing was appended
             self.forget_topics({record[0] for record in records})
             raise TopicMissing(str(self.error(error, f"producing to {first!r}"))) from None
@@ -415,3 +474,8 @@ class KafkaClient:
                     self._probe.close(autocommit=False)
                 except Exception:
                     pass
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from channels_core.exceptions import ChannelFull, ImproperlyConfigured, LayerUnavailable
@@ -154,8 +156,8 @@ class KafkaChannelLayer(BaseChannelLayer):
         self._readers: dict[str, GroupReader] = {}
         self._readers_lock = threading.Lock()
         self._single_tps: dict[str, Any] = {}
-        # queue -> [pending estimate, monotonic time of the last exact count]
-        self._estimates: dict[str, list[float]] = {}
+        self._counts: dict[str, _SendCount] = {}  # queue -> this object's running count
+        self._counting = threading.Lock()  # sends of several threads update the counts
         # ? channel -> offsets (and send times) of this object's sends still maybe pending
         self._single_sent: dict[str, deque[tuple[int, float]]] = {}
         self._full: dict[str, int] = {}
@@ -210,41 +212,95 @@ class KafkaChannelLayer(BaseChannelLayer):
         return False  # names carry 12 random characters from the OS: a repeat is not a risk
 
     def _send(self, channel: str, payload: bytes) -> None:
+        record = self._send_record(channel, payload, io=True)
+        assert record is not None  # with io, the capacity check always decides
+        offset = None
+        try:
+            (offset,) = self._produce([record])
+        finally:
+            self._sent(channel, offset)
+
+    async def _send_async(self, channel: str, payload: bytes) -> None:
+        # Usually decided from this object's counts: the record goes to the producer and the
+        # loop awaits its ack. A send that needs a round trip first (a capacity recount, a
+        # topic or producer not set up yet) runs whole on a worker thread.
+        if self._client.can_produce_now([self._topic_of(channel)]):
+            record = self._send_record(channel, payload, io=False)
+            if record is not None:
+                offset = None
+                try:
+                    (offset,) = await self._client.produce_many_async([record])
+                    return
+                except TopicMissing:  # refused, nothing appended: create the topic, send again
+                    pass
+                finally:
+                    self._sent(channel, offset)
+        await self._io_async(self._send, channel, payload)
+
+    def _topic_of(self, channel: str) -> str:
+        if "?" in channel:
+            return str(self._single_tp(channel).topic)
+        return self._names.queue(inbox_name(channel))
+
+    def _send_record(self, channel: str, payload: bytes, io: bool) -> Record | None:
+        """The record a send of ``payload`` to ``channel`` appends, once its capacity check
+        passed (``ChannelFull`` if not); None if that check needs a broker round trip and
+        ``io`` is false."""
         now_ms = int(time.time() * 1000)
         if "?" in channel:
-            self._check_single_room(channel)
+            if not self._check_single_room(channel, io):
+                return None
             tp = self._single_tp(channel)
-            (offset,) = self._produce(
-                [(tp.topic, payload, channel.encode("ascii"), tp.partition, now_ms)]
-            )
-            self._note_single_sent(channel, offset)
-            return
+            return (tp.topic, payload, channel.encode("ascii"), tp.partition, now_ms)
         queue = inbox_name(channel)
         topic = self._names.queue(queue)
-        self._check_room(queue, topic)
+        if not self._check_room(queue, topic, io):
+            return None
         key = channel.encode("ascii") if queue[-1] == "!" else None
-        self._produce([(topic, payload, key, 0, now_ms)])
-        self._estimates[queue][0] += 1
+        return (topic, payload, key, 0, now_ms)
+
+    def _sent(self, channel: str, offset: int | None) -> None:
+        """Settle a send that passed its capacity check: acknowledged at ``offset``, or
+        failed (None). ``?`` channels count their pending messages by offset; other
+        channels counted it in :meth:`_check_room` and only stop counting it as in flight."""
+        if "?" in channel:
+            if offset is not None:
+                self._note_single_sent(channel, offset)
+        else:
+            with self._counting:
+                self._counts[inbox_name(channel)].settled += 1
 
     def _refuse(self, queue: str) -> ChannelFull:
         self._full[queue] = self._full.get(queue, 0) + 1
         self._full_total += 1
         return ChannelFull(f"channel {queue!r} is at its capacity ({self.capacity_for(queue)})")
 
-    def _check_room(self, queue: str, topic: str) -> None:
+    def _check_room(self, queue: str, topic: str, io: bool = True) -> bool:
+        """Raise ChannelFull if ``queue`` is at capacity, else count the message about to be
+        sent and return True; False (undecided) if this object's running count is stale and
+        ``io`` is false (recounting takes two round trips).
+
+        A message counts from its check on, before its ack, so concurrent sends of this
+        object see each other; a recount adds the sends not settled when it began (those
+        the broker already holds may count twice: never under capacity's bound)."""
         capacity = self.capacity_for(queue)
-        estimate = self._estimates.get(queue)
+        count = self._counts.get(queue) or self._counts.setdefault(queue, _SendCount())
         now = time.monotonic()
-        if (
-            estimate is not None
-            and estimate[0] + 1 <= capacity
-            and now - estimate[1] < self.capacity_refresh
-        ):
-            return
+        with self._counting:
+            if count.pending < capacity and now - count.counted_at < self.capacity_refresh:
+                count.reserve()
+                return True
+            if not io:
+                return False
+            settled = count.settled
         pending = self._pending({queue: topic})[queue]
-        self._estimates[queue] = [pending, now]
-        if pending >= capacity:
-            raise self._refuse(queue)
+        with self._counting:
+            count.pending = pending + count.reserved - settled
+            count.counted_at = now
+            if count.pending >= capacity:
+                raise self._refuse(queue)
+            count.reserve()
+        return True
 
     def _group_of(self, queue: str, topic: str) -> str:
         return f"{self._names.base}-i" if queue[-1] == "!" else topic
@@ -303,23 +359,28 @@ class KafkaChannelLayer(BaseChannelLayer):
         tp = self._single_tp(channel)
         return self._client.committed({group: [tp]}).get(group, {}).get(tp, -1)
 
-    def _check_single_room(self, channel: str) -> None:
+    def _check_single_room(self, channel: str, io: bool = True) -> bool:
         """Capacity of a ``?`` channel: this object's own sends past the reader's position
-        (exact with one sender; see the package docstring)."""
+        (exact with one sender; see the package docstring). Raise ChannelFull if full; True
+        once decided, False (undecided) if the reader's position must be read and ``io`` is
+        false."""
         capacity = self.capacity_for(channel)
         sent = self._single_sent.get(channel)
         if sent is None:
-            return
+            return True
         cutoff = time.monotonic() - self.expiry
         while sent and sent[0][1] <= cutoff:
             sent.popleft()
         if len(sent) < capacity:
-            return
+            return True
+        if not io:
+            return False
         position = self._single_position(channel)
         while sent and sent[0][0] < position:
             sent.popleft()
         if len(sent) >= capacity:
             raise self._refuse(channel)
+        return True
 
     def _note_single_sent(self, channel: str, offset: int) -> None:
         sent = self._single_sent.get(channel)
@@ -401,8 +462,10 @@ class KafkaChannelLayer(BaseChannelLayer):
         for reader in list(self._readers.values()):
             reader.drop_flushed(self._flush_mark(reader.topic))
 
-    def _take(self, channels: list[str]) -> RawReceived:
-        """A message already taken locally for one of ``channels`` (in their order)."""
+    def _take(self, channels: list[str], expired: set[str] | None = None) -> RawReceived:
+        """A message already taken locally for one of ``channels`` (in their order). Normal
+        channels whose records expired are evicted from their groups, or added to
+        ``expired`` if given (the caller evicts them)."""
         control = self._control
         if self._housekeeper is None:  # no background sync yet: catch up here
             control.sync(max_age=FLUSH_VISIBILITY)
@@ -443,10 +506,36 @@ class KafkaChannelLayer(BaseChannelLayer):
                     if record is None:
                         break
                     if record.timestamp / 1000 + self.expiry <= now:
-                        self._evict([name])
+                        if expired is None:
+                            self._evict([name])
+                        else:
+                            expired.add(name)
                         continue
                     return name, record.value
         return None
+
+    async def _receive_async(self, channels: list[str]) -> RawReceived:
+        # What this process already holds for channels it already reads (their readers run,
+        # the control topic is followed) is taken on the loop; waiting, a first read of a
+        # channel and ``?`` channels (a hand-out commits first: a round trip) go to a worker
+        # thread as the blocking receive.
+        if self._housekeeper is not None and all(map(self._reading, channels)):
+            expired: set[str] = set()
+            taken = self._take(channels, expired)
+            if expired:
+                await self._io_async(self._evict, expired)
+            if taken is not None:
+                return taken
+        return await super()._receive_async(channels)
+
+    def _reading(self, name: str) -> bool:
+        """Whether this object's readers already follow ``name`` (not a ``?`` channel)."""
+        if name[-1] == "!":
+            return TopicPartition(self._names.queue(name), 0) in self._log_reader.inboxes
+        if "?" in name:
+            return False
+        reader = self._readers.get(name)
+        return reader is not None and reader.alive and reader.error is None
 
     def _lagging(self, channels: list[str], ends: Mapping[Any, int]) -> bool:
         """Whether some reader has not yet fetched (and taken) up to ``ends``, or is joining
@@ -624,7 +713,8 @@ class KafkaChannelLayer(BaseChannelLayer):
     # -- flush, statistics ----------------------------------------------------------------------
 
     def _flush(self) -> None:
-        self._estimates.clear()
+        for count in self._counts.values():
+            count.counted_at = -math.inf  # recount at the next send
         self._single_sent.clear()
         topics = [
             topic
@@ -788,6 +878,21 @@ class KafkaChannelLayer(BaseChannelLayer):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.settings.describe()} prefix={self.prefix!r}>"
+
+
+@dataclass
+class _SendCount:
+    """This object's running pending count of one queue (exact at ``counted_at``, plus its
+    sends since), and its sends that passed the capacity check, ever and settled."""
+
+    pending: int = 0
+    counted_at: float = -math.inf
+    reserved: int = 0
+    settled: int = 0  # acknowledged or failed
+
+    def reserve(self) -> None:
+        self.pending += 1
+        self.reserved += 1
 
 
 def _owner_of(member: str) -> str | None:
