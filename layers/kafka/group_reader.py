@@ -72,6 +72,7 @@ class GroupReader:
         self._assignment_changed = False
         self._committing = 0
         self._committing_from = -1
+        self._epoch = 0  # counts clear_taken: a commit ahead that spans one hands nothing out
         self._committed = -1  # the group's committed offset as this member last set it
         self._starved = False
         self._last_take = 0.0
@@ -153,6 +154,9 @@ class GroupReader:
                 if self._assignment_changed:
                     self._learn_position(consumer)
                 busy = self._refill(consumer)
+                # resumed once the callers drained half, also when a revoke emptied it
+                if len(self.fetched) < FETCHED_LIMIT // 2 and self.tp in consumer.paused():
+                    consumer.resume(self.tp)
                 try:
                     wait = 0 if busy else BACKLOG_POLL_MS if self.fetched else POLL_MS
                     batches = consumer.poll(timeout_ms=wait, max_records=500)
@@ -164,7 +168,10 @@ class GroupReader:
                 if records:
                     with self._lock:
                         expected = self.fetched_to
-                        if expected >= 0 and records[0].offset < expected:
+                        if expected < 0 or self._assignment_changed:
+                            # fetched before this member learnt where it reads from
+                            records = []
+                        elif records[0].offset < expected:
                             # fetched before a rejoin moved the position: already taken
                             records = [r for r in records if r.offset >= expected]
                         self.fetched.extend(records)
@@ -209,6 +216,7 @@ class GroupReader:
             batch = [self.fetched[index] for index in range(count)]
             self._committing = count
             self._committing_from = batch[0].offset
+            epoch = self._epoch
         try:
             consumer.commit({self.tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1)})
         except KafkaError as error:  # a rebalance is under way: the next poll handles it
@@ -218,12 +226,13 @@ class GroupReader:
             return False
         with self._lock:
             self._committing, self._committing_from = 0, -1
+            if self._epoch != epoch:
+                # revoked (or given back) while the commit was on its way: that gave back
+                # from the batch's first record on, after this commit; not ours to hand out
+                return False
             self._committed = batch[-1].offset + 1
             for _ in range(count):
-                if self.fetched:
-                    self.ready.append(self.fetched.popleft())
-            if len(self.fetched) < FETCHED_LIMIT // 2 and self.tp in consumer.paused():
-                consumer.resume(self.tp)
+                self.ready.append(self.fetched.popleft())
         with self._arrived:
             self._arrived.notify_all()
         return bool(self.fetched)
@@ -238,9 +247,15 @@ class GroupReader:
         return self.clear_taken()
 
     def clear_taken(self) -> int | None:
-        """Forget fetched and taken records; the offset of the first taken one, if any."""
+        """Forget fetched and taken records; the offset of the first taken one (or of the
+        first being taken: a commit ahead on its way), if any, to give back. A commit ahead
+        that completes afterwards hands nothing out."""
         with self._lock:
-            first = self.ready[0].offset if self.ready else None
+            self._epoch += 1
+            if self.ready:
+                first: int | None = self.ready[0].offset
+            else:
+                first = self._committing_from if self._committing_from >= 0 else None
             self.ready.clear()
             self.fetched.clear()
             self.fetched_to = -1
@@ -266,18 +281,27 @@ class GroupReader:
             self.give_back_failed(first, error)
 
     def _learn_position(self, consumer: Any) -> None:
-        """After a join (on the reader thread: the listener may not block)."""
+        """After a join (on the reader thread: the listener may not block). An owner reads
+        from the group's committed offset (the log's start if none), whatever it fetched
+        before: kafka-python keeps its own fetch position when a member gets back the
+        partition it had, which would skip what the revoke gave back."""
         self._assignment_changed = False
         owner = self.tp in consumer.assignment()
         position = -1
         if owner:
             try:
+                committed = consumer.committed(self.tp, timeout_ms=self._client.timeout_ms)
+                if committed is None:  # the group never committed: from the log's start
+                    consumer.seek_to_beginning(self.tp)
+                else:
+                    consumer.seek(self.tp, committed)
                 position = consumer.position(self.tp, timeout_ms=self._client.timeout_ms)
             except KafkaError as error:
                 logger.warning("position of %s unknown: %s", self.topic, error)
                 self._assignment_changed = True
                 return
         with self._lock:
+            self.fetched.clear()
             self.fetched_to = position
             self._committed = position
             self.owner = owner
