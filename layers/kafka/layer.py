@@ -168,6 +168,7 @@ class KafkaChannelLayer(BaseChannelLayer):
         self._seen_flush = -1
         self._verified_failures = 0
         self._housekeeper: threading.Thread | None = None
+        self._housekeeper_lock = threading.Lock()
         self._stop = threading.Event()
         self._retention_ms = str(int(max(2 * self.expiry, 600) * 1000))
 
@@ -813,11 +814,17 @@ class KafkaChannelLayer(BaseChannelLayer):
     # -- housekeeping ---------------------------------------------------------------------------
 
     def _start_housekeeping(self) -> None:
+        """Start the housekeeping thread once, whichever threads ask for it at the same time."""
         if self._housekeeper is None:
-            self._housekeeper = threading.Thread(
-                target=self._housekeeping, name="kafka-layer-housekeeping", daemon=True
-            )
-            self._housekeeper.start()
+            with self._housekeeper_lock:
+                if self._housekeeper is None:
+                    thread = threading.Thread(
+                        target=self._housekeeping,
+                        name=f"kafka-layer-housekeeping-{self.client_id}",
+                        daemon=True,
+                    )
+                    thread.start()
+                    self._housekeeper = thread
 
     def _housekeeping(self) -> None:
         due = 0.0
@@ -855,7 +862,9 @@ class KafkaChannelLayer(BaseChannelLayer):
     def _make_session_store(self) -> SessionStore:
         from .sessions import KafkaSessionStore
 
-        return KafkaSessionStore(self._client, self._names.sessions)
+        return KafkaSessionStore(
+            self._client, self._names.sessions, self.cipher, self.message_size_limit
+        )
 
     def _close(self) -> None:
         self._stop.set()

@@ -4,6 +4,9 @@ A save appends ``key -> (expiry time, encoded data)``; a delete appends a tombst
 keeps the latest record per key). A load first catches up with the topic (one ListOffsets
 round trip, plus a fetch when something changed), so a session saved by any process is seen.
 Expired entries are ignored and dropped from memory; a delete also removes them from Kafka.
+The data is msgpack, sealed with the layer's ``symmetric_encryption_keys`` when it has them
+(:class:`~channels_core.session_store.SessionCodec`), and at most ``message_size_limit`` bytes
+(a larger session raises ``MessageTooLarge``; a record must fit the layer's produce limit).
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ import time
 
 import msgpack
 
-from channels_core import codec
-from channels_core.session_store import SessionData, SessionStore
+from channels_core.crypto import SymmetricCipher
+from channels_core.session_store import SessionCodec, SessionData, SessionStore
 
 from .client import KafkaClient
 from .control import TopicView, pack
@@ -41,8 +44,11 @@ class _SessionView(TopicView):
 class KafkaSessionStore(SessionStore):
     """Sessions in the prefix's compacted session topic."""
 
-    def __init__(self, client: KafkaClient, topic: str) -> None:
+    def __init__(
+        self, client: KafkaClient, topic: str, cipher: SymmetricCipher | None, size_limit: int
+    ) -> None:
         self._view = _SessionView(client, topic)
+        self._codec = SessionCodec(cipher, size_limit)
 
     def load(self, key: str) -> SessionData | None:
         self._view.sync()
@@ -52,10 +58,10 @@ class KafkaSessionStore(SessionStore):
         if entry[0] <= time.time():
             self._view.entries.pop(key, None)
             return None
-        return codec.decode(entry[1])
+        return self._codec.loads(entry[1])
 
     def save(self, key: str, data: SessionData, ttl: float) -> None:
-        payload = codec.encode(data, size_limit=2**31)
+        payload = self._codec.dumps(data)
         self._view.write([(key.encode("utf-8"), pack([time.time() + ttl, payload]))])
 
     def delete(self, key: str) -> None:

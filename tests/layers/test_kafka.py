@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from channels_core import load_layer
+from channels_core.crypto import DecryptionError
 from channels_core.exceptions import ImproperlyConfigured, LayerUnavailable
 from layers.kafka.client import KafkaSettings, TopicPartition
 from layers.kafka.layer import KafkaChannelLayer
@@ -183,6 +185,20 @@ def test_sessions_are_shared_between_layer_objects(make: Any) -> None:
     assert first.session_store().load("reply.abc") is None
 
 
+def test_sessions_are_encrypted_with_the_layers_keys(make: Any) -> None:
+    key = "session-key-" + "k" * 32
+    sealed = make(symmetric_encryption_keys=[key])
+    sealed.session_store().save("reply.abc", {"user": "alice-in-clear"}, ttl=60)
+    view = make().session_store()._view  # type: ignore[attr-defined]
+    view.sync()  # what the session topic holds
+    stored = view.entries["reply.abc"][1]
+    assert b"alice-in-clear" not in stored
+    rotated = make(symmetric_encryption_keys=["new-key-" + "n" * 32, key])
+    assert rotated.session_store().load("reply.abc") == {"user": "alice-in-clear"}
+    with pytest.raises(DecryptionError):
+        make(symmetric_encryption_keys=["other-" + "o" * 32]).session_store().load("reply.abc")
+
+
 def test_flush_is_seen_by_another_reader_that_already_joined(make: Any) -> None:
     reader, flusher = make(), make()
     reader.send("f", {"before": True})
@@ -192,6 +208,23 @@ def test_flush_is_seen_by_another_reader_that_already_joined(make: Any) -> None:
     time.sleep(0.2)  # FLUSH_VISIBILITY: a reader that took messages re-reads the control topic
     reader.send("f", {"after": True})
     assert reader.receive(["f"], block=True) == ("f", {"after": True})
+
+
+def test_housekeeping_starts_once_when_threads_race_for_it(make: Any) -> None:
+    layer = make()
+    ready = threading.Barrier(16)
+
+    def start() -> None:
+        ready.wait()
+        layer._start_housekeeping()
+
+    threads = [threading.Thread(target=start) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    mine = f"kafka-layer-housekeeping-{layer.client_id}"
+    assert [thread.name for thread in threading.enumerate()].count(mine) == 1
 
 
 # -- native async -------------------------------------------------------------------------------
