@@ -172,13 +172,17 @@ class ChannelLayer:
 
 
 class _InboxReaders:
-    """Per event loop: one reader task per ``!`` inbox someone waits on, handing each message
+    """Per event loop: the reader of each ``!`` inbox someone waits on, handing each message
     to the waiter of its full channel name.
 
-    What arrives for a name nobody waits on now is kept (at most its capacity, until it
-    expires) for the next ``receive`` of that name; the reader of an inbox stops when nobody
-    waits on any of its names, so unread messages then stay on the server, where capacity and
-    expiry apply. An error of the layer's receive reaches every waiter of the inbox.
+    A receive that finds nobody reading its inbox reads it itself, in its own task (the
+    request/reply case: one waiter, no hand-off between tasks), and keeps what it takes for
+    other names for their waiters. When it leaves (its message came, or it was cancelled or
+    failed) while others still wait on the inbox, a reader task takes over until nobody
+    waits. What arrives for a name nobody waits on now is kept (at most its capacity, until
+    it expires) for the next ``receive`` of that name; with no reader, unread messages stay
+    on the server, where capacity and expiry apply. An error of the layer's receive reaches
+    the receive reading, and every waiter of a reader task.
     """
 
     def __init__(self, layer: BaseChannelLayer) -> None:
@@ -189,6 +193,8 @@ class _InboxReaders:
         self.arrived: dict[str, list[asyncio.Future[None]]] = {}
         self.waiting: dict[str, int] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        #: inboxes read by a receive in its own task
+        self.reading: set[str] = set()
         self.dropped = 0
 
     async def receive(self, channel: str) -> Message:
@@ -200,8 +206,11 @@ class _InboxReaders:
                 if message is not None:
                     return message
                 reader = self.tasks.get(inbox)
-                if reader is None:
-                    reader = self.tasks[inbox] = asyncio.ensure_future(self._read(inbox))
+                if reader is None and inbox not in self.reading:
+                    message = await self._read_here(inbox, channel)
+                    if message is not None:
+                        return message
+                    continue
                 arrived = asyncio.get_running_loop().create_future()
                 waiters = self.arrived.setdefault(channel, [])
                 waiters.append(arrived)
@@ -212,12 +221,51 @@ class _InboxReaders:
                         waiters.remove(arrived)
                         if not waiters and self.arrived.get(channel) is waiters:
                             del self.arrived[channel]
-                if reader.done() and not reader.cancelled() and reader.exception() is not None:
+                if (
+                    reader is not None
+                    and reader.done()
+                    and not reader.cancelled()
+                    and reader.exception() is not None
+                ):
                     raise reader.exception()  # type: ignore[misc]  # the layer's error
         finally:
             self.waiting[channel] -= 1
             if not self.waiting[channel]:
                 del self.waiting[channel]
+
+    async def _read_here(self, inbox: str, channel: str) -> Message | None:
+        """Read ``inbox`` in this task until a message for ``channel`` comes (returned), or
+        one is buffered for it by then (None); others' messages go to their waiters."""
+        self.reading.add(inbox)
+        try:
+            while True:
+                got, message = await self.layer.receive_async([inbox])
+                if got == channel and message is not None and channel not in self.buffers:
+                    return message
+                if got is not None and message is not None:
+                    self._keep(got, message)
+                    if got == channel:
+                        return None  # buffered behind older ones: take in order
+        finally:
+            self.reading.discard(inbox)
+            if self._others_wait(inbox, channel):
+                self.tasks[inbox] = asyncio.ensure_future(self._read(inbox))
+
+    def _others_wait(self, inbox: str, channel: str) -> bool:
+        """Whether a receive other than one of ``channel`` waits on ``inbox``."""
+        return any(
+            inbox_name(name) == inbox and (name != channel or count > 1)
+            for name, count in self.waiting.items()
+        )
+
+    def _keep(self, channel: str, message: Message) -> None:
+        """Buffer ``message`` for ``channel`` and wake its waiters."""
+        buffer = self.buffers.setdefault(channel, deque())
+        if len(buffer) >= self.layer.capacity_for(channel):
+            self.dropped += 1  # at most once: a full local buffer drops, never blocks
+            return
+        buffer.append((time.monotonic() + self.layer.expiry, message))
+        self._wake(self.arrived.pop(channel, ()))
 
     def _take(self, channel: str) -> Message | None:
         buffer = self.buffers.get(channel)
@@ -238,14 +286,8 @@ class _InboxReaders:
         try:
             while self._someone_waits(inbox):
                 channel, message = await self.layer.receive_async([inbox])
-                if channel is None or message is None:
-                    continue
-                buffer = self.buffers.setdefault(channel, deque())
-                if len(buffer) >= self.layer.capacity_for(channel):
-                    self.dropped += 1  # at most once: a full local buffer drops, never blocks
-                    continue
-                buffer.append((time.monotonic() + self.layer.expiry, message))
-                self._wake(self.arrived.pop(channel, ()))
+                if channel is not None and message is not None:
+                    self._keep(channel, message)
         finally:
             del self.tasks[inbox]
             for channel in [name for name in self.arrived if inbox_name(name) == inbox]:
