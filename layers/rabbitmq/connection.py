@@ -396,7 +396,8 @@ class AsyncLink:
         confirm: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._unconfirmed[tag] = (routing_key, confirm)
         try:
-            stored = await asyncio.wait_for(confirm, self.timeout)
+            async with asyncio.timeout(self.timeout):
+                stored = await confirm
         except TimeoutError:
             self._drop()
             raise self._unknown(CallTimeout(f"no confirm within {self.timeout:g} s")) from None

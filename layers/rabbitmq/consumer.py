@@ -107,11 +107,7 @@ class Receiver:
 
     def _channel(self) -> Any:
         link = self._link
-        if (
-            self._consume is None
-            or not self._consume.is_open
-            or link.generation != self._generation
-        ):
+        if not self._current():
             self._forget_consumers()
             connection = link.connection
             try:
@@ -126,6 +122,12 @@ class Receiver:
             self._pump_started = True
             self._pump.start()
         return self._consume
+
+    def _current(self) -> bool:
+        """Whether the consume channel is open on the link's current connection (a link
+        dropped by a failed call reopens on its next use, without the consumers)."""
+        channel = self._consume
+        return channel is not None and channel.is_open and self._link.generation == self._generation
 
     def prepare(self) -> None:
         """Open the connection and the consume channel now, if they are not (best effort:
@@ -159,6 +161,9 @@ class Receiver:
         """The consumer of ``name``'s queue, started if needed; None for an inbox whose
         process buffers are full as a whole (its entries stay on the broker meanwhile)."""
         consumer = self._consumers.get(name)
+        if consumer is not None and not self._current():
+            self._channel()  # the connection was dropped: subscribe again on a new channel
+            consumer = None
         inbox = name[-1] == "!"
         if inbox and not self._inbox.room(name):
             if consumer is not None:
@@ -193,7 +198,7 @@ class Receiver:
         name = consumer.name
         if inbox and name not in self._roster_tags:  # declared with the inbox (``declare``)
             self._roster_tags[name] = channel.basic_consume(
-                self._roster_of(name), self._roster_callback(name), auto_ack=True
+                self._roster_of(name), self._roster_callback(name), auto_ack=False
             )
         # Never more pushed to this process than the channel's capacity (the prefetch
         # applies to the consumers started after it is set).
@@ -214,8 +219,13 @@ class Receiver:
         return on_message
 
     def _roster_callback(self, inbox: str) -> Callable[..., None]:
-        def on_record(_ch: Any, _method: Any, _props: Any, body: bytes) -> None:
+        """Apply a roster record, then acknowledge it: a record pushed here and not applied
+        when the channel closes or the connection drops goes back to the roster queue and
+        comes again (applying a record twice changes nothing: the newest change wins)."""
+
+        def on_record(channel: Any, method: Any, _props: Any, body: bytes) -> None:
             self._apply_roster_record(inbox, body)
+            channel.basic_ack(method.delivery_tag)
 
         return on_record
 
@@ -263,13 +273,7 @@ class Receiver:
         if not self.lock.acquire(blocking=False):
             return "blocking"
         try:
-            channel = self._consume
-            if (
-                self._closed
-                or channel is None
-                or not channel.is_open
-                or self._link.generation != self._generation
-            ):
+            if self._closed or not self._current():
                 return "blocking"
             consumers = []
             now = time.monotonic()
@@ -406,7 +410,8 @@ class Receiver:
         """Acknowledge ``tags``, every delivery ``consumer`` had (in order): one ack for all
         of them when no other consumer of the channel holds an unacknowledged delivery below
         the last (the channel's unacknowledged deliveries are exactly the consumers' pending
-        ones, dispatched in tag order), else one by one."""
+        ones, dispatched in tag order: roster records are acknowledged as they are applied),
+        else one by one."""
         if not tags:
             return
         last = tags[-1]
@@ -506,11 +511,10 @@ class Receiver:
             channel.basic_cancel(consumer.tag)
             roster_tag = self._roster_tags.pop(consumer.name, None)
             if roster_tag is not None:
-                # The roster is consumed with auto-ack: records that reached us before the
-                # cancel-ok are returned here (not passed to the callback) and exist nowhere
-                # else, so they are applied now.
-                for _method, _props, body in channel.basic_cancel(roster_tag):
-                    self._apply_roster_record(consumer.name, body)
+                # Records pushed and not yet applied go back to the roster queue (pika
+                # rejects them with requeue): the next consumer of the inbox reads them
+                # before it fans out a group entry (``_roster_barrier``).
+                channel.basic_cancel(roster_tag)
         except CHANNEL_ERRORS + CONNECTION_ERRORS:
             self._forget_consumers()
 

@@ -59,28 +59,33 @@ ASYNC_RECHECK = 0.05
 
 class _Readable:
     """Coroutines of one event loop waiting for one socket to become readable: one reader
-    callback for all of them, removed when the last one stops waiting."""
+    callback wakes them all, and is removed then or when the last one stops waiting."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
         self.loop, self.fd = loop, fd
-        self.ready: asyncio.Future[None] = loop.create_future()
-        self.waiting = 0
+        self.woken = False
+        self._waiters: list[asyncio.Future[None]] = []
         loop.add_reader(fd, self._wake)
 
     def _wake(self) -> None:
-        self.loop.remove_reader(self.fd)
-        if not self.ready.done():
-            self.ready.set_result(None)
+        if not self.woken:
+            self.woken = True
+            self.loop.remove_reader(self.fd)
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def wait(self, seconds: float) -> None:
-        self.waiting += 1
+        waiter = self.loop.create_future()
+        self._waiters.append(waiter)
         try:
-            await asyncio.wait_for(asyncio.shield(self.ready), seconds)
+            async with asyncio.timeout(seconds):
+                await waiter
         except TimeoutError:
             pass
         finally:
-            self.waiting -= 1
-            if not self.waiting:
+            self._waiters.remove(waiter)
+            if not self._waiters:
                 self._wake()
 
 
@@ -423,7 +428,7 @@ class RabbitMQChannelLayer(BaseChannelLayer):
     async def _socket_readable(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
         """Return when the consume connection's socket is readable, or after ``seconds``."""
         watch = self._socket_watches.get(loop)
-        if watch is None or watch.ready.done():
+        if watch is None or watch.woken:
             fd = self._receiver.fileno()
             if fd is None:
                 await asyncio.sleep(seconds)

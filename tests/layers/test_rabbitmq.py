@@ -213,6 +213,32 @@ def test_memberships_in_flight_when_an_idle_inbox_consumer_is_cancelled_are_kept
     assert sorted(got) == sorted(members)
 
 
+def test_roster_records_in_flight_when_the_receiving_connection_drops_are_kept(
+    make: Factory,
+) -> None:
+    """Roster records pushed to a process but not yet read when its receiving connection is
+    dropped (what a failed call does, ``Link.failed``) reach it after it reconnects: the
+    broker gives them back, so the members they name still get group messages."""
+    server, worker = make(blocking_timeout=0.5), make()
+    inbox = "srv!"
+    assert server.receive([inbox], block=True) == (None, None)  # starts the inbox's consumers
+    members = [f"{inbox}m{index}" for index in range(5)]
+    receiver = server._receiver
+    with receiver.lock:  # no I/O on the server's connection: the records stay in flight
+        for member in members:
+            worker.group_add("crowd", member)
+        time.sleep(0.2)
+        receiver._link.close()
+    worker.send_group("crowd", {"to": "all"})
+    got = []
+    while True:
+        channel, _ = server.receive([inbox], block=True)
+        if channel is None:
+            break
+        got.append(channel)
+    assert sorted(got) == sorted(members)
+
+
 def test_concurrent_group_sends_of_a_fresh_process_read_the_ledger_once(
     make: Factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
