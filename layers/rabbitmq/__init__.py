@@ -18,8 +18,9 @@ Features
     * Receiving uses consumers (``basic.consume``, never ``basic.get``) with a prefetch of
       ``prefetch`` messages. At most once: a message is acknowledged before ``receive``
       returns it; messages pushed to a process but not handed out go back to their queue, in
-      place, when their consumer is cancelled (nobody asked for its channel for 0.5 s, close,
-      lost connection), so no two receivers ever get one. A non-blocking receive that finds
+      place, when their consumer is cancelled (at the end of a non-blocking receive, when
+      nobody asked for its channel for 0.5 s, close, lost connection), so no two receivers
+      ever get one. A non-blocking receive that finds
       nothing local makes one round trip per queue (a passive declare on the consuming
       channel, answered after every delivery the broker made before it), so a message sent
       before is seen by any process.
@@ -27,7 +28,9 @@ Features
       pushed to a consumer and not yet acknowledged. Each consumer is started with a
       prefetch of ``min(prefetch, capacity)``, so a channel holds at most ``capacity + R *
       min(prefetch, capacity)`` messages, ``R`` being the number of layer objects receiving
-      it at that moment (consumers are cancelled 0.5 s after their last receive). An inbox
+      it with blocking receives at that moment (their consumers are cancelled 0.5 s after
+      their last receive; a non-blocking receive cancels its consumers before it returns, so
+      non-blocking readers leave the bound at ``capacity``). An inbox
       has one receiver (``R = 1``); what it drained sits in its process buffers, each bounded
       by its channel's capacity. Lower ``prefetch`` to tighten the bound.
     * ``!`` channels: a receiving process drains its inbox queue into bounded, expiring

@@ -248,7 +248,7 @@ class Receiver:
             # A blocking take needs no round trip to be sure: it waits for pushes anyway.
             result, _ = self._poll(names, barrier=not block)
             if not block:
-                self._release_emptied(names)
+                self._release(names)
             if result is not None or not block:
                 return result
         while not self._closed:
@@ -480,12 +480,15 @@ class Receiver:
                 return count
         return -1
 
-    def _release_emptied(self, names: list[str]) -> None:
-        """After a non-blocking receive: cancel the consumers of ``names`` that hold nothing,
-        so that what is sent next stays visible to every process, not pushed here."""
+    def _release(self, names: list[str]) -> None:
+        """After a non-blocking receive: cancel the consumers of ``names``, so that what is
+        sent next stays visible to every process, not pushed here, and what they were pushed
+        and did not hand out goes back to its queue, in place, where it counts against the
+        queue's capacity again (``x-max-length`` counts ready messages only: left pushed, it
+        would let senders store up to ``capacity`` more)."""
         for name in names:
             consumer = self._consumers.get(name)
-            if consumer is not None and not consumer.pending:
+            if consumer is not None:
                 self._cancel(consumer)
 
     def release_idle(self, idle: float = CONSUMER_IDLE) -> None:

@@ -381,6 +381,19 @@ def test_capacity_is_exceeded_by_at_most_one_prefetch_per_receiver(make: Factory
     assert 5 <= stored <= 5 + 2
 
 
+def test_a_non_blocking_receive_leaves_the_capacity_exact(make: Factory) -> None:
+    """What a non-blocking receive's consumer was pushed and did not hand out goes back to
+    the queue, where it counts against capacity again."""
+    layer = make(capacity=3)
+    for n in range(3):
+        layer.send("exact", {"n": n})
+    assert layer.receive(["exact"]) == ("exact", {"n": 0})
+    layer.send("exact", {"n": 3})
+    with pytest.raises(ChannelFull):
+        layer.send("exact", {"n": 4})
+    assert [layer.receive(["exact"])[1] for _ in range(4)] == [{"n": n} for n in (1, 2, 3)] + [None]
+
+
 def test_prefetched_messages_go_back_when_a_receiver_closes(make: Factory) -> None:
     first, second = make(prefetch=50), make()
     for index in range(20):
