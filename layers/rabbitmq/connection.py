@@ -473,6 +473,18 @@ class AsyncLink:
         """Close the connection (call it on the link's event loop)."""
         self._drop()
 
+    def abandon(self) -> None:
+        """Close the socket of a link whose event loop is closed (no AMQP goodbye: the loop
+        that would carry it is gone; the broker sees the connection end). pika's transport
+        internals."""
+        connection, self._connection, self._channel = self._connection, None, None
+        transport = getattr(getattr(connection, "_transport", None), "_sock", None)
+        if transport is not None:
+            try:
+                transport.close()
+            except OSError:
+                pass
+
 
 def _settle(future: asyncio.Future[Any], value: Any) -> None:
     if not future.done():

@@ -258,6 +258,10 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         link = self._async_links.get(loop)
         if link is None:
             self._check_open()
+            for other_loop, other in list(self._async_links.items()):
+                if other_loop.is_closed():  # e.g. asyncio.run() per call: its socket stays
+                    other.abandon()
+                    del self._async_links[other_loop]
             link = self._async_links[loop] = AsyncLink(self._params, timeout=self.socket_timeout)
         return link
 
@@ -722,11 +726,10 @@ class RabbitMQChannelLayer(BaseChannelLayer):
                 other.close()
             self._all_links.clear()
         for loop, async_link in list(self._async_links.items()):
-            if not loop.is_closed():  # a closed loop took the connection's socket with it
-                try:
-                    loop.call_soon_threadsafe(async_link.close)
-                except RuntimeError:
-                    pass
+            try:
+                loop.call_soon_threadsafe(async_link.close)
+            except RuntimeError:  # the loop is closed
+                async_link.abandon()
         self._async_links.clear()
         self._inbox.clear()
 
