@@ -212,6 +212,9 @@ class KafkaChannelLayer(BaseChannelLayer):
             self._start_housekeeping()
         return False  # names carry 12 random characters from the OS: a repeat is not a risk
 
+    async def _channel_in_use_async(self, name: str) -> bool:
+        return self._channel_in_use(name)  # no I/O: names only noted here
+
     def _send(self, channel: str, payload: bytes) -> None:
         record = self._send_record(channel, payload, io=True)
         assert record is not None  # with io, the capacity check always decides

@@ -244,6 +244,8 @@ def test_async_send_and_receive_of_a_set_up_channel_use_no_worker_thread(make: A
 
     async def scenario() -> list[Any]:
         asyncio.get_running_loop().set_default_executor(_NoWorkerThreads())
+        assert "!" in await sender.new_channel_async("ws.send!")
+        assert "?" in await sender.new_channel_async("reply?")
         for index in range(20):
             await sender.send_async("native", {"i": index})
         # an awaited send is acknowledged: visible to a non-blocking receive elsewhere
