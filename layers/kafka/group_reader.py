@@ -232,7 +232,8 @@ class GroupReader:
                 return False
             self._committed = batch[-1].offset + 1
             for _ in range(count):
-                self.ready.append(self.fetched.popleft())
+                if self.fetched:  # a flush may have dropped some meanwhile
+                    self.ready.append(self.fetched.popleft())
         with self._arrived:
             self._arrived.notify_all()
         return bool(self.fetched)
