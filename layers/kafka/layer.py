@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 import threading
@@ -141,7 +143,7 @@ class KafkaChannelLayer(BaseChannelLayer):
         self._client = KafkaClient(self.settings, self.request_timeout, self.message_size_limit)
         self._names = TopicNames(self.prefix)
         self._control = ControlTable(self._client, self._names.control)
-        self._arrived = threading.Condition()
+        self._arrived = Arrivals()
         self._inbox = ProcessInbox(self.capacity_for)
         self._consumer_options = {"fetch_max_wait_ms": 20}
         self._log_reader = LogReader(
@@ -519,18 +521,36 @@ class KafkaChannelLayer(BaseChannelLayer):
         return None
 
     async def _receive_async(self, channels: list[str]) -> RawReceived:
-        # What this process already holds for channels it already reads (their readers run,
-        # the control topic is followed) is taken on the loop; waiting, a first read of a
-        # channel and ``?`` channels (a hand-out commits first: a round trip) go to a worker
+        # Channels this object already reads (their readers run, the control topic is
+        # followed, no failure to recheck) are served on the loop: what the readers hold is
+        # taken, and the loop waits for their arrivals. A first read, ``?`` channels (a
+        # hand-out commits first: a round trip) and a recheck after a failure go to a worker
         # thread as the blocking receive.
-        if self._housekeeper is not None and all(map(self._reading, channels)):
-            expired: set[str] = set()
-            taken = self._take(channels, expired)
-            if expired:
-                await self._io_async(self._evict, expired)
-            if taken is not None:
-                return taken
-        return await super()._receive_async(channels)
+        if (
+            self._housekeeper is None
+            or self._client.failures != self._verified_failures
+            or not all(map(self._reading, channels))
+        ):
+            return await super()._receive_async(channels)
+        deadline = time.monotonic() + self.blocking_timeout
+        while True:
+            woken = self._arrived.waiter()  # before the take: no arrival slips between
+            try:
+                expired: set[str] = set()
+                taken = self._take(channels, expired)
+                if expired:
+                    await self._io_async(self._evict, expired)
+                if taken is not None:
+                    return taken
+                self._check_readers(channels)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._closed:
+                    return None
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(remaining, 0.1)):
+                        await woken
+            finally:
+                self._arrived.forget(woken)
 
     def _reading(self, name: str) -> bool:
         """Whether this object's readers already follow ``name`` (not a ``?`` channel)."""
@@ -890,6 +910,37 @@ class KafkaChannelLayer(BaseChannelLayer):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.settings.describe()} prefix={self.prefix!r}>"
+
+
+class Arrivals(threading.Condition):
+    """The readers' "something arrived" signal: wakes threads waiting on the condition and
+    the event loops awaiting a :meth:`waiter` (notify with the condition held)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._loop_waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
+
+    def notify_all(self) -> None:
+        super().notify_all()
+        for loop, future in self._loop_waiters:
+            loop.call_soon_threadsafe(_wake, future)
+
+    def waiter(self) -> asyncio.Future[None]:
+        """A future of the running loop, resolved by the next notification."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self:
+            self._loop_waiters.add((loop, future))
+        return future
+
+    def forget(self, future: asyncio.Future[None]) -> None:
+        with self:
+            self._loop_waiters.discard((future.get_loop(), future))
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 @dataclass

@@ -250,19 +250,15 @@ def test_async_send_and_receive_of_a_set_up_channel_use_no_worker_thread(make: A
             await sender.send_async("native", {"i": index})
         # an awaited send is acknowledged: visible to a non-blocking receive elsewhere
         assert receiver.receive(["native"]) == ("native", {"i": 0})
-        deadline = time.monotonic() + 10
-        got = []
-        while len(got) < 19 and time.monotonic() < deadline:
-            taken = receiver._take(["native"])  # fills the reader's committed batch
-            if taken is not None:
-                got.append(receiver._decoded(taken)[1])
-            elif receiver._readers["native"].ready:
-                got.append((await receiver.receive_async(["native"]))[1])
-            else:
-                await asyncio.sleep(0.01)
+        got = [(await receiver.receive_async(["native"]))[1] for _ in range(19)]
+        # a receive that waits for an arrival waits on the loop too
+        later = threading.Timer(0.3, sender.send, ("native", {"late": True}))
+        later.start()
+        got.append((await receiver.receive_async(["native"]))[1])
+        later.join()
         return got
 
-    assert asyncio.run(scenario()) == [{"i": index} for index in range(1, 20)]
+    assert asyncio.run(scenario()) == [{"i": index} for index in range(1, 20)] + [{"late": True}]
 
 
 def test_concurrent_async_sends_count_each_other_before_their_acks(make: Any) -> None:
