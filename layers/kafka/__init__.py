@@ -5,8 +5,13 @@ its own IO thread (rebalance hooks must be ``async``) and is what this layer is 
 
 Features
     * All extensions: ``groups``, ``flush``, ``statistics``, ``asyncio`` (alias ``async``;
-      ``receive_async`` runs the blocking receive on a worker thread, never on the event loop,
-      and a cancelled call never loses a message).
+      a cancelled ``receive_async`` never loses a message).
+    * Coroutines: ``send_async`` awaits the producer's acknowledgement on the event loop (no
+      worker thread per send; concurrent sends share produce requests), except a send that
+      needs a round trip first (a capacity recount, a topic not set up yet), which runs on a
+      worker thread. ``receive_async`` on inboxes and normal channels this object already
+      reads takes what its readers hold and waits for their arrivals on the loop; a first
+      read, ``?`` channels and a recheck after a failed call use a worker thread.
     * Topics (names escaped so they never collide, see ``layers.kafka.naming``): one per
       normal channel (the application's few channel names), one per ``!`` inbox (its owner
       creates it on first use and deletes it on ``close()``), ONE keyed topic for every ``?``
@@ -19,7 +24,8 @@ Features
       while callers drain, at most ``commit_batch``). A rebalance neither duplicates nor drops:
       fetched-but-uncommitted records stay with the group; committed-but-not-handed-out ones
       are given back on revoke (the lower offset is committed again from the async rebalance
-      hook), and likewise on ``close()`` and when a reader idles ``reader_idle`` seconds.
+      hook), and likewise on ``close()`` and when a reader idles ``reader_idle`` seconds;
+      after each join the owner reads from the group's committed offset.
     * ``!`` inboxes are read by assignment (no group, no rebalance) by the one instance that
       asks for them; every process receives everything addressed to its own ``!`` channels.
       Arrivals move into the core's bounded, expiring per-channel buffers
@@ -58,7 +64,8 @@ Features
       ``request_timeout``: during an outage a send fails within it with ``LayerUnavailable``
       naming the bootstrap servers; a produce whose request was sent but not answered raises
       ``OutcomeUnknown`` (a ``LayerUnavailable``) and is never resent (at most once).
-    * ``channel_session`` data lives in the prefix's compacted session topic.
+    * ``channel_session`` data lives in the prefix's compacted session topic, sealed with
+      ``symmetric_encryption_keys`` when set.
     * Records carry the core's msgpack encoding only; nothing is ever unpickled.
 
 Connection string
