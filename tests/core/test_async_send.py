@@ -24,11 +24,13 @@ from tests.factories import layer_factory
 Factory = Callable[..., BaseChannelLayer]
 BACKENDS = [backend.name for backend in registry()]
 NETWORK_BACKENDS = [backend.name for backend in registry() if backend.url is not None]
-#: Backends whose async hooks speak to the server on the event loop (no worker thread).
+#: Backends whose send_async needs no worker thread: it speaks to the server from the event
+#: loop, or (Kafka) awaits the client's own I/O thread through a future.
 NATIVE_ASYNC = {
     "redis": "redis://127.0.0.1:{port}/0",
     "postgres": "postgresql://x@127.0.0.1:{port}/x",
     "rabbitmq": "amqp://guest:guest@127.0.0.1:{port}/%2F",
+    "kafka": "kafka://127.0.0.1:{port}",
 }
 
 pytestmark = pytest.mark.timeout(120)
