@@ -11,9 +11,8 @@ server, so a redis-py upgrade that breaks one fails there, naming it.
 Synchronous connections (``redis.connection.Connection``): :func:`new_connection`,
 :func:`ready`, :func:`send`, :func:`read`, :func:`drop`.
 Asyncio connections (``redis.asyncio.connection.Connection``): :func:`new_async_connection`,
-:func:`ready_async`, :func:`write`, :func:`flush_async`, :func:`read_async` (resumable),
-:func:`drop_async_connection`, :func:`async_connection_timeout`. (Coroutines end with
-``_async``, the project's rule.)
+:func:`ready_async`, :func:`send_async`, :func:`read_async`, :func:`drop_async_connection`,
+:func:`async_connection_timeout`. (Coroutines end with ``_async``, the project's rule.)
 """
 
 from __future__ import annotations
@@ -101,29 +100,20 @@ def async_connection_timeout(conn: Any) -> float | None:
     return timeout
 
 
-def write(conn: Any, packed: list[bytes]) -> None:
-    """Hand a RESP-encoded command to the connection's transport, whole (it goes out even
-    if the caller is cancelled before :func:`flush_async` returns)."""
-    conn._writer.writelines(packed)
-
-
-async def flush_async(conn: Any) -> None:
-    """Wait until the transport can take more (bounded by :func:`async_connection_timeout`)."""
+async def send_async(conn: Any, packed: list[bytes]) -> None:
+    """Send a RESP-encoded command whole (bounded by :func:`async_connection_timeout`)."""
     writer = conn._writer
+    writer.writelines(packed)
     if writer.transport.get_write_buffer_size():
         async with asyncio.timeout(conn.socket_timeout):
             await writer.drain()
 
 
 async def read_async(conn: Any) -> Any:
-    """Read one reply; an error reply is RETURNED as a :data:`ResponseError` instance, read
-    whole. Unbounded: the caller bounds it (by dropping the connection, which ends the read
-    with a connection error).
-
-    Resumable: a read cancelled mid-reply can be awaited again, from any task of the loop,
-    and returns the whole reply (redis-py's parser keeps what it already consumed, and the
-    stream reader consumes nothing while it waits)."""
-    return await conn._parser.read_response()
+    """Read one reply (bounded by :func:`async_connection_timeout`); an error reply is RETURNED as a
+    :data:`ResponseError` instance, read whole."""
+    async with asyncio.timeout(conn.socket_timeout):
+        return await conn._parser.read_response()
 
 
 def drop_async_connection(conn: Any) -> None:

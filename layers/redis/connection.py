@@ -18,7 +18,7 @@ import hashlib
 import os
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -278,8 +278,6 @@ class Shard:
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncLane] = (
             weakref.WeakKeyDictionary()
         )
-        # (weak reference to the loop, its lane) of the last call: the fast path of _lane
-        self._last_lane: tuple[Callable[[], object], Any] = (_nothing, None)
 
     # -- clients --------------------------------------------------------------------------------
 
@@ -311,11 +309,8 @@ class Shard:
     def _lane(self) -> _AsyncLane:
         """The running event loop's lean connections (made on first use, one lane per loop)."""
         loop = asyncio.get_running_loop()
-        last_loop, lane = self._last_lane  # one tuple: threads never see a torn pair
-        if last_loop() is loop:
-            return lane
-        found = self._async.get(loop)
-        if found is None:
+        lane = self._async.get(loop)
+        if lane is None:
             # forget lanes of closed loops (their connections are bound to their loop and
             # cannot be used or closed from another one)
             for dead in [other for other in self._async if other.is_closed()]:
@@ -332,9 +327,8 @@ class Shard:
                 client = sentinel.master_for(str(config.service_name))
             else:
                 client = redis.asyncio.Redis.from_url(config.url or DEFAULT_URL, **self._options)
-            found = self._async[loop] = _AsyncLane(client)
-        self._last_lane = (weakref.ref(loop), found)
-        return found
+            lane = self._async[loop] = _AsyncLane(client)
+        return lane
 
     # -- running commands -----------------------------------------------------------------------
 
@@ -379,18 +373,17 @@ class Shard:
         except adapter.ResponseError:
             raise  # the reply was read whole: the connection is fine
         except BaseException as error:
-            adapter.drop(conn)  # out of step
-            failure = self._failed(error, args if sent else None)
+            failure = self._failed(conn, error, args if sent else None)
             if failure is error:
                 raise
             raise failure from error
 
-    def _failed(self, error: BaseException, sent: Sequence[Any] | None) -> BaseException:
-        """The error to raise for a call that failed (``sent``: the command, if it had been
-        sent whole), sync or async: a connection error (or any error once :meth:`close` pulled
-        the socket from under the call, from another thread) is :class:`LayerUnavailable` if
-        the command surely did not run, else :class:`OutcomeUnknown`; any other is itself."""
+    def _failed(self, conn: Any, error: BaseException, sent: Sequence[Any] | None) -> BaseException:
+        """The error to raise for a call that failed on ``conn`` (``sent``: the command, if
+        it had been sent whole); the connection is dropped (it is out of step)."""
+        adapter.drop(conn)
         if isinstance(error, CONNECTION_ERRORS) or (self.closed and isinstance(error, Exception)):
+            # (closed: close() from another thread pulled the socket from under this call)
             if sent is None or _not_applied(error, sent):
                 return self.error(error)
             return self.unknown(error, sent)
@@ -408,9 +401,7 @@ class Shard:
     def command(self, *args: Any) -> Any:
         return self.execute(*args)
 
-    async def execute_async(
-        self, *args: Any, resume: Callable[[Awaitable[Any]], object] | None = None
-    ) -> Any:
+    async def execute_async(self, *args: Any) -> Any:
         """One command on an idle connection of the running event loop: the lean async path.
 
         Each event loop keeps its own connections (usually one; a second only while two
@@ -418,60 +409,32 @@ class Shard:
         (:mod:`.adapter`), without redis-py's pool and per-call wrappers. The guarantees
         are those of :meth:`execute`: a connection the server closed is noticed before
         sending and reopened; a failure after sending is never retried (the call may have
-        taken a message) and raises :class:`OutcomeUnknown`. Reads and writes are bounded
+        taken a message) and raises :class:`OutcomeUnknown`; a call interrupted mid-reply
+        (cancelled) drops its connection, which is out of step. Reads and writes are bounded
         by ``socket_timeout`` and never block the event loop.
-
-        Cancelled once the command is on its way, the call either drops its connection
-        (which is out of step), or, given ``resume``, hands it the rest of the call (an
-        awaitable of the reply, on the same connection) before the cancellation goes on:
-        the caller of ``resume`` may finish it in another task, so a reply that took a
-        message is never lost.
         """
         lane = self._lane()
         idle = lane.idle
         conn = idle.pop() if idle else adapter.new_async_connection(lane.client)
+        sent = False
         try:
             await adapter.ready_async(conn)
-        except BaseException as error:
-            failure = self._async_failure(conn, error, None)
-            if failure is error:
-                raise
-            raise failure from error
-        adapter.write(conn, _pack(args))
-        return await self._reply_async(lane, conn, args, resume)
-
-    async def _reply_async(
-        self,
-        lane: _AsyncLane,
-        conn: Any,
-        args: tuple[Any, ...],
-        resume: Callable[[Awaitable[Any]], object] | None = None,
-    ) -> Any:
-        """The reply to ``args``, written on ``conn``, within ``socket_timeout`` (the lane
-        drops a connection that overruns it); ``conn`` is kept for reuse after it."""
-        lane.watch(conn)
-        try:
-            await adapter.flush_async(conn)
+            await adapter.send_async(conn, _pack(args))
+            sent = True
             reply = await adapter.read_async(conn)
-        except asyncio.CancelledError:
-            lane.done(conn)
-            if resume is None:
-                adapter.drop_async_connection(conn)
-            else:
-                resume(self._reply_async(lane, conn, args))
-            raise
         except BaseException as error:
-            cause = error
-            if lane.done(conn):  # dropped by the lane for its deadline
-                cause = adapter.TimeoutError(
-                    f"no reply within {adapter.async_connection_timeout(conn)} s"
-                )
-            failure = self._async_failure(conn, cause, args)
-            if failure is error:
-                raise
-            raise failure from error
-        lane.done(conn)
-        idle = lane.idle
+            # interrupted mid-call: the connection is out of step
+            adapter.drop_async_connection(conn)
+            if isinstance(error, asyncio.TimeoutError):
+                timeout = adapter.async_connection_timeout(conn)
+                error = adapter.TimeoutError(f"no reply within {timeout} s")
+            elif not isinstance(error, CONNECTION_ERRORS):
+                if not (self.closed and isinstance(error, Exception)):
+                    raise
+            sent_args = args if sent else None
+            raise (
+                self.error(error) if _not_applied(error, sent_args) else self.unknown(error, args)
+            ) from error
         if len(idle) < _MAX_IDLE and not self.closed:
             idle.append(conn)
         else:
@@ -480,31 +443,14 @@ class Shard:
             raise reply  # the reply was read whole: the connection is fine
         return reply
 
-    def _async_failure(
-        self, conn: Any, error: BaseException, sent: tuple[Any, ...] | None
-    ) -> BaseException:
-        """:meth:`_failed` for an async call interrupted on ``conn``, which is dropped."""
-        adapter.drop_async_connection(conn)
-        if isinstance(error, TimeoutError) and not isinstance(error, adapter.TimeoutError):
-            error = adapter.TimeoutError(
-                f"no reply within {adapter.async_connection_timeout(conn)} s"
-            )
-        return self._failed(error, sent)
-
-    async def run_async(
-        self,
-        script: str,
-        args: Iterable[Any],
-        resume: Callable[[Awaitable[Any]], object] | None = None,
-    ) -> Any:
-        """EVALSHA one cached script on the async path (loading it on NOSCRIPT); ``resume``
-        as for :meth:`execute_async`."""
+    async def run_async(self, script: str, args: Iterable[Any]) -> Any:
+        """EVALSHA one cached script on the async path (loading it on NOSCRIPT)."""
         sha = self._sha_bytes[script]
         try:
-            return await self.execute_async(b"EVALSHA", sha, b"0", *args, resume=resume)
+            return await self.execute_async(b"EVALSHA", sha, b"0", *args)
         except adapter.NoScriptError:
             await self.execute_async(b"SCRIPT", b"LOAD", self._sources[script])
-            return await self.execute_async(b"EVALSHA", sha, b"0", *args, resume=resume)
+            return await self.execute_async(b"EVALSHA", sha, b"0", *args)
 
     def close(self) -> None:
         self.closed = True
@@ -531,7 +477,6 @@ class Shard:
             except Exception:  # closing must not raise (the loop closed meanwhile)
                 lane.close()
         self._async.clear()
-        self._last_lane = (_nothing, None)
 
 
 #: Most idle connections an event loop keeps per shard (more only while calls overlap).
@@ -539,58 +484,19 @@ _MAX_IDLE = 8
 
 
 class _AsyncLane:
-    """One event loop's ``redis.asyncio`` client (the connection factory), its idle
-    connections, and the deadlines of its calls: one timer per loop checks them (every
-    quarter of ``socket_timeout``, at most every half second, while a call is out) and drops
-    the connection of a call past its deadline, instead of a timer per call."""
+    """One event loop's ``redis.asyncio`` client (the connection factory) and idle connections."""
 
-    __slots__ = ("busy", "client", "expired", "idle", "timer")
+    __slots__ = ("client", "idle")
 
     def __init__(self, client: Any) -> None:
-        self.client = client  # (never the loop: the lanes are weakly keyed by their loop)
+        self.client = client
         self.idle: list[Any] = []
-        self.busy: dict[Any, float] = {}  # connection -> deadline (loop time)
-        self.expired: set[Any] = set()  # dropped for their deadline, not yet reported
-        self.timer: asyncio.TimerHandle | None = None
-
-    def watch(self, conn: Any) -> None:
-        """Start ``conn``'s ``socket_timeout`` for the call it is in (until :meth:`done`)."""
-        timeout = adapter.async_connection_timeout(conn)
-        if timeout is None:
-            return
-        loop = asyncio.get_running_loop()
-        self.busy[conn] = loop.time() + timeout
-        if self.timer is None:
-            step = min(0.5, timeout / 4)
-            self.timer = loop.call_later(step, self._check, loop, step)
-
-    def done(self, conn: Any) -> bool:
-        """End ``conn``'s call; True if the lane dropped it for overrunning its deadline."""
-        self.busy.pop(conn, None)
-        if conn in self.expired:
-            self.expired.discard(conn)
-            return True
-        return False
-
-    def _check(self, loop: asyncio.AbstractEventLoop, step: float) -> None:
-        now = loop.time()
-        for conn, deadline in list(self.busy.items()):
-            if deadline <= now:
-                del self.busy[conn]
-                self.expired.add(conn)
-                adapter.drop_async_connection(conn)  # its read ends with a connection error
-        self.timer = loop.call_later(step, self._check, loop, step) if self.busy else None
 
     def close(self) -> None:
         """Close the idle connections' sockets (callable from any thread, never blocks)."""
         idle, self.idle = self.idle, []
         for conn in idle:
             adapter.drop_async_connection(conn)
-
-
-def _nothing() -> None:
-    """A dead weak reference's stand-in (no loop cached yet)."""
-    return None
 
 
 def _not_applied(error: BaseException, sent: Sequence[Any] | None) -> bool:

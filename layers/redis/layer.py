@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from channels_core.exceptions import (
@@ -393,18 +393,11 @@ class RedisChannelLayer(BaseChannelLayer):
         return self._drive(self._receive_plan(channels, block, None))
 
     async def _receive_async(self, channels: list[str]) -> RawReceived:
-        # Driven in the caller's task (no task per receive). Cancelled while a round trip
-        # is on its way, the rest of the plan runs on by itself: it finishes that round
-        # trip on the same connection (at most one bounded BLPOP wait), stops, and what it
-        # took is parked. Cancelled anywhere else, it has taken nothing.
+        # The whole plan is one cancel-safe step: cancelled, it finishes its current round
+        # trip (at most one bounded BLPOP wait) and stops; what it took then is parked.
         stop = asyncio.Event()
         plan = self._receive_plan(channels, True, stop)
-
-        def finish(rest: Awaitable[RawReceived]) -> None:
-            stop.set()
-            self._finish_cancelled(rest)
-
-        return await self._drive_async(plan, finish)
+        return await self._cancel_safe(self._drive_async(plan), on_cancel=stop.set)
 
     def _receive_plan(
         self, channels: list[str], block: bool, stop: asyncio.Event | None
@@ -498,48 +491,26 @@ class RedisChannelLayer(BaseChannelLayer):
             return result
 
     @staticmethod
-    async def _drive_async(
-        plan: Plan[T],
-        finish: Callable[[Awaitable[T]], object] | None = None,
-        pending: Awaitable[Any] | None = None,
-    ) -> T:
-        """Run a plan's round trips on the running event loop's connections.
-
-        With ``finish``, a cancellation that comes while a round trip is on its way hands
-        ``finish`` the rest of the plan (an awaitable that completes that round trip on its
-        connection, ``pending``, then drives the plan on) instead of abandoning the plan."""
-        handed_over = False
-
-        def resume(rest_of_round_trip: Awaitable[Any]) -> None:
-            nonlocal handed_over
-            assert finish is not None
-            handed_over = True
-            finish(RedisChannelLayer._drive_async(plan, None, rest_of_round_trip))
-
-        on_cancel = resume if finish is not None else None
+    async def _drive_async(plan: Plan[T]) -> T:
+        """Run a plan's round trips on the running event loop's connections."""
         call = plan.send
         reply: Any = None
         try:
             while True:
-                if pending is not None:
-                    step, pending = pending, None
-                else:
-                    shard, script, args = call(reply)
-                    if script is None:
-                        step = shard.execute_async(*args, resume=on_cancel)
-                    else:
-                        step = shard.run_async(script, args, on_cancel)
+                shard, script, args = call(reply)
                 call = plan.send
                 try:
-                    reply = await step
+                    if script is None:
+                        reply = await shard.execute_async(*args)
+                    else:
+                        reply = await shard.run_async(script, args)
                 except LayerUnavailable as error:
                     call, reply = plan.throw, error
         except StopIteration as done:
             result: T = done.value
             return result
         finally:
-            if not handed_over:
-                plan.close()
+            plan.close()
 
     def _set_offset(self, server_time: list[Any]) -> None:
         self._offset = int(server_time[0]) + int(server_time[1]) / 1e6 - time.time()

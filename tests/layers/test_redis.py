@@ -562,9 +562,9 @@ def test_receive_async_round_trips(make: Any, monkeypatch: pytest.MonkeyPatch) -
     sent: list[bytes] = []
     original = Shard.execute_async
 
-    async def counting(self: Shard, *args: Any, **options: Any) -> Any:
+    async def counting(self: Shard, *args: Any) -> Any:
         sent.append(args[0] if isinstance(args[0], bytes) else str(args[0]).encode())
-        return await original(self, *args, **options)
+        return await original(self, *args)
 
     async def scenario() -> None:
         layer.send("rt", {"x": 1})

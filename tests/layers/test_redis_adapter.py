@@ -73,8 +73,7 @@ def test_an_async_connection_sends_reads_and_is_reopened(
 
             async def call(*args: object) -> object:
                 await adapter.ready_async(conn)
-                adapter.write(conn, _pack(args))
-                await adapter.flush_async(conn)
+                await adapter.send_async(conn, _pack(args))
                 return await adapter.read_async(conn)
 
             assert adapter.async_connection_timeout(conn) == 2.0
@@ -86,52 +85,11 @@ def test_an_async_connection_sends_reads_and_is_reopened(
             client.client_kill_filter(_id=my_id)
             await asyncio.sleep(0.05)
             assert await call("CLIENT", "ID") != my_id  # closed by the server: reopened
+            with pytest.raises(asyncio.TimeoutError):
+                await call("BLPOP", "adapter:never", 5)  # longer than socket_timeout
             adapter.drop_async_connection(conn)
             assert await call("PING") in (b"PONG", "PONG", True)
         finally:
-            adapter.drop_async_connection(conn)
-            await factory.aclose()
-
-    asyncio.run(scenario())
-
-
-def test_an_async_read_cancelled_mid_reply_resumes_in_another_task(
-    client: redis.Redis, redis_url: str, unique_prefix: str
-) -> None:
-    """What a cancelled ``receive_async`` relies on: the reply it was reading is finished
-    by another task, whole, on the same connection, which stays in step."""
-    key = f"{unique_prefix}:resume"
-    parts = [b"a" * 70_000, b"b" * 70_000, b"c"]
-
-    async def scenario() -> None:
-        factory = redis.asyncio.Redis.from_url(redis_url, socket_timeout=5.0)
-        conn = adapter.new_async_connection(factory)
-        try:
-            await adapter.ready_async(conn)
-            adapter.write(conn, _pack(("BLPOP", key, 3)))
-            await adapter.flush_async(conn)
-            reader = asyncio.ensure_future(adapter.read_async(conn))
-            await asyncio.sleep(0.05)
-            reader.cancel()  # waiting, nothing read yet
-            with pytest.raises(asyncio.CancelledError):
-                await reader
-            client.rpush(key + ":list", *parts)
-            client.rpush(key, b"x" * 200_000)
-            adapter.write(conn, _pack(("LRANGE", key + ":list", 0, -1)))  # pipelined behind
-            while True:  # each read cancelled at its first wait: mid-reply after the first
-                reader = asyncio.ensure_future(adapter.read_async(conn))
-                await asyncio.sleep(0)
-                if reader.done():
-                    popped = reader.result()
-                    break
-                reader.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await reader
-                await asyncio.sleep(0.001)
-            assert popped == [key.encode(), b"x" * 200_000]
-            assert await adapter.read_async(conn) == parts  # the connection is in step
-        finally:
-            client.delete(key, key + ":list")
             adapter.drop_async_connection(conn)
             await factory.aclose()
 

@@ -6,7 +6,6 @@ SLOWLOG and command counters, which on the shared server other engineers' calls 
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -144,32 +143,6 @@ def test_a_call_the_server_may_have_applied_raises_outcome_unknown_once(
         assert layer.receive(["ambiguous"]) == (None, None)
         layer.send("after", {"n": 2})  # the same object recovers by itself
         assert layer.receive(["after"]) == ("after", {"n": 2})
-
-
-def test_an_async_call_past_socket_timeout_raises_outcome_unknown_and_recovers(
-    server: PrivateRedis, raw: redis.Redis, unique_prefix: str
-) -> None:
-    """The coroutines' deadline (one timer per event loop drops an overdue connection) gives
-    what the sync call's socket timeout gives."""
-
-    async def scenario() -> None:
-        with RedisChannelLayer(server.url, prefix=unique_prefix, socket_timeout=0.5) as layer:
-            await layer.send_async("warm", {"n": 0})  # connected, scripts loaded
-            assert await layer.receive_async(["warm"]) == ("warm", {"n": 0})
-            sleeper = threading.Thread(target=raw.execute_command, args=("DEBUG", "SLEEP", "1.5"))
-            sleeper.start()
-            await asyncio.sleep(0.2)
-            started = time.monotonic()
-            with pytest.raises(OutcomeUnknown) as caught:
-                await layer.send_async("ambiguous", {"n": 1})
-            assert time.monotonic() - started < 1.2  # 0.5 s, plus at most one check step
-            assert "no reply within 0.5 s" in str(caught.value)
-            await asyncio.to_thread(sleeper.join)
-            assert await layer.receive_async(["ambiguous"]) == ("ambiguous", {"n": 1})
-            await layer.send_async("after", {"n": 2})  # the same object recovers by itself
-            assert await layer.receive_async(["after"]) == ("after", {"n": 2})
-
-    asyncio.run(scenario())
 
 
 def test_an_unreachable_server_is_not_an_unknown_outcome(unique_prefix: str) -> None:
