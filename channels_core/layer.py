@@ -424,10 +424,8 @@ class BaseChannelLayer:
         """:meth:`_receive` with ``block=True`` as a coroutine that never blocks the event loop.
 
         Cancelling it must never lose a message: await every step that may take one off the
-        server through :meth:`_cancel_safe` (a task per step), or, if the step can be
-        resumed where a cancellation stopped it, run it in the caller's task and hand its
-        rest to :meth:`_finish_cancelled` when cancelled. (Waiting for a wake-up is safe to
-        cancel; a step that takes synchronously, under a lock, needs nothing.) Default: the
+        server through :meth:`_cancel_safe` (a task per step). Waiting for a wake-up is safe
+        to cancel; a step that takes synchronously, under a lock, needs nothing. Default: the
         blocking receive on a worker thread, as one :meth:`_cancel_safe` step.
         """
         loop = asyncio.get_running_loop()
@@ -493,14 +491,6 @@ class BaseChannelLayer:
                     on_cancel()
                 self._keep_until_done(task)
             raise
-
-    def _finish_cancelled(self, rest: Awaitable[RawReceived]) -> None:
-        """For a receive step driven in its caller's task: the caller was cancelled while
-        the step may be taking a message, and ``rest`` resumes the step where it stopped.
-        It runs to its end as a task of its own; what it takes is parked (:meth:`park`)."""
-        gone: asyncio.Future[RawReceived] = asyncio.get_running_loop().create_future()
-        gone.cancel()
-        self._keep_until_done(asyncio.ensure_future(self._step_into(rest, gone)))
 
     def _keep_until_done(self, task: asyncio.Future[None]) -> None:
         """Hold a reference to ``task`` (the event loop keeps only weak ones) until it ends."""
