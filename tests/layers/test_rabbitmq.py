@@ -187,22 +187,21 @@ def test_another_process_sees_group_members(make: Factory) -> None:
     assert adder.receive(["two!"]) == ("two!x", {"hi": True})
 
 
-def test_memberships_in_flight_when_an_idle_inbox_consumer_is_cancelled_are_kept(
-    make: Factory,
+def _group_message_reaches_members_added_while(
+    make: Factory, count: int, in_flight: Callable[[Any], None]
 ) -> None:
-    """A server process (daphne) pauses between receives; its idle inbox consumer is cancelled
-    while roster records of group_adds from a worker are still on their way. Those records
-    come back from the cancel, not through the callback: they must still count (else the
-    member gets no group message at all)."""
+    """A worker adds ``count`` members of a server's inbox to a group while the server does
+    no I/O on its receiving connection (so the roster records stay in flight), and
+    ``in_flight(receiver)`` runs then; one group send must still reach every member."""
     server, worker = make(blocking_timeout=0.5), make()
     inbox = "srv!"
     assert server.receive([inbox], block=True) == (None, None)  # starts the inbox's consumers
-    members = [f"{inbox}m{index}" for index in range(10)]
+    members = [f"{inbox}m{index}" for index in range(count)]
     receiver = server._receiver
-    with receiver.lock:  # no I/O on the server's connection: the records stay in flight
+    with receiver.lock:
         for member in members:
             worker.group_add("crowd", member)
-        receiver.release_idle(idle=0.0)
+        in_flight(receiver)
     worker.send_group("crowd", {"to": "all"})
     got = []
     while True:
@@ -211,6 +210,18 @@ def test_memberships_in_flight_when_an_idle_inbox_consumer_is_cancelled_are_kept
             break
         got.append(channel)
     assert sorted(got) == sorted(members)
+
+
+def test_memberships_in_flight_when_an_idle_inbox_consumer_is_cancelled_are_kept(
+    make: Factory,
+) -> None:
+    """A server process (daphne) pauses between receives; its idle inbox consumer is cancelled
+    while roster records of group_adds from a worker are still on their way. Those records
+    come back from the cancel, not through the callback: they must still count (else the
+    member gets no group message at all)."""
+    _group_message_reaches_members_added_while(
+        make, 10, lambda receiver: receiver.release_idle(idle=0.0)
+    )
 
 
 def test_roster_records_in_flight_when_the_receiving_connection_drops_are_kept(
@@ -219,24 +230,12 @@ def test_roster_records_in_flight_when_the_receiving_connection_drops_are_kept(
     """Roster records pushed to a process but not yet read when its receiving connection is
     dropped (what a failed call does, ``Link.failed``) reach it after it reconnects: the
     broker gives them back, so the members they name still get group messages."""
-    server, worker = make(blocking_timeout=0.5), make()
-    inbox = "srv!"
-    assert server.receive([inbox], block=True) == (None, None)  # starts the inbox's consumers
-    members = [f"{inbox}m{index}" for index in range(5)]
-    receiver = server._receiver
-    with receiver.lock:  # no I/O on the server's connection: the records stay in flight
-        for member in members:
-            worker.group_add("crowd", member)
-        time.sleep(0.2)
+
+    def drop_connection(receiver: Any) -> None:
+        time.sleep(0.2)  # the records are pushed to the connection, unread
         receiver._link.close()
-    worker.send_group("crowd", {"to": "all"})
-    got = []
-    while True:
-        channel, _ = server.receive([inbox], block=True)
-        if channel is None:
-            break
-        got.append(channel)
-    assert sorted(got) == sorted(members)
+
+    _group_message_reaches_members_added_while(make, 5, drop_connection)
 
 
 def test_concurrent_group_sends_of_a_fresh_process_read_the_ledger_once(
