@@ -19,7 +19,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import pq
@@ -64,6 +64,22 @@ def finish(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None
         conn.pgconn.finish()
     except Exception:  # closing is best effort
         pass
+
+
+C = TypeVar("C", psycopg.Connection[Any], psycopg.AsyncConnection[Any])
+
+
+def pop_usable(idle: list[C]) -> tuple[C | None, int]:
+    """Take the most recently used connection of ``idle`` that is still usable, closing the
+    unusable ones on the way: (that connection or None, how many were closed)."""
+    closed = 0
+    while idle:
+        conn = idle.pop()
+        if is_usable(conn):
+            return conn, closed
+        finish(conn)
+        closed += 1
+    return None, closed
 
 
 class Watchdog:
@@ -147,12 +163,10 @@ class ConnectionPool:
             while True:
                 if self._closed:
                     raise LayerClosed("the layer's connection pool is closed")
-                while self._idle:
-                    conn = self._idle.pop()
-                    if is_usable(conn):
-                        return conn
-                    finish(conn)
-                    self._total -= 1
+                conn, closed = pop_usable(self._idle)
+                self._total -= closed
+                if conn is not None:
+                    return conn
                 if self._total < self.size:
                     self._total += 1
                     break
@@ -204,13 +218,9 @@ class _LoopPool:
 
     def usable_idle(self) -> psycopg.AsyncConnection[Any] | None:
         """The most recently used idle connection still usable (the others are closed)."""
-        while self.idle:
-            conn = self.idle.pop()
-            if is_usable(conn):
-                return conn
-            finish(conn)
-            self.total -= 1
-        return None
+        conn, closed = pop_usable(self.idle)
+        self.total -= closed
+        return conn
 
     def notify(self) -> None:
         """Let the first waiting acquire look again (a connection or a slot is free)."""
