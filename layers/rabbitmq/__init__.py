@@ -45,8 +45,11 @@ Features
       it added or discarded itself it knows at once (``layers.rabbitmq.rosters``); those
       other layer objects added or discarded it learns from the inbox's roster queue
       (``<prefix>:#roster.<inbox>``, records published by their
-      ``group_add``/``group_discard``); the newest change of a membership wins. A full
-      member is skipped (the confirm says so) and counted; the others get the message.
+      ``group_add``/``group_discard``). An entry goes to the members at its send time (its
+      ``timestamp``, microseconds): a channel added later gets nothing of it, one discarded
+      later still gets it, as if ``send_group`` had stored a copy for each member then; the
+      newest change of a membership at that time wins. A full member is skipped (the confirm
+      says so) and counted; the others get the message.
     * The ledger: AMQP cannot list queues, exchanges or bindings, so each prefix has a
       ledger queue (``<prefix>:#ledger``) where every declaration and membership change is
       appended as a small msgpack record. A reader (``group_channels``, ``flush``,
@@ -115,7 +118,8 @@ Deviations
       die with it (the contract allows loss on a crash); a ``flush`` by another process does
       not reach them.
     * Membership lapses and roster records are timed by the clocks of the processes that
-      wrote them.
+      wrote them, and group entries by the sender's: with clocks apart, an ``!`` member
+      added or discarded close to a group send may be judged by the wrong side of it.
     * An inbox stays bound to a group after its ``!`` members left it (the owner drops
       such entries) until the inbox is deleted.
 """

@@ -61,7 +61,8 @@ class Consumer:
     name: str  # channel name, or the inbox prefix for ! queues
     tag: str = ""
     asked_at: float = 0.0
-    #: (delivery tag, type property, timestamp ms, body), pushed and not yet acknowledged
+    #: (delivery tag, type property, timestamp (send time, microseconds), body), pushed and
+    #: not yet acknowledged
     pending: deque[tuple[int, str | None, int | None, bytes]] = field(default_factory=deque)
 
 
@@ -389,11 +390,12 @@ class Receiver:
         while pending:
             tag, kind, stamp, body = pending.popleft()
             tags.append(tag)
-            expires_at = (stamp / 1000 if stamp else now) + self._expiry
+            sent_at = stamp / 1_000_000 if stamp else now
+            expires_at = sent_at + self._expiry
             if not kind:
                 continue
-            if kind[0] == "#":  # a group entry: for this inbox's members of the group
-                members = self.rosters.members(consumer.name, kind[1:], now)
+            if kind[0] == "#":  # a group entry: for the inbox's members of the group then
+                members = self.rosters.members(consumer.name, kind[1:], sent_at, now)
                 if members:
                     entries.append((entry_address(members), body, expires_at))
             elif kind.startswith(consumer.name) and len(kind) > len(consumer.name):

@@ -33,6 +33,7 @@ from .connection import (
     reply_code,
 )
 from .consumer import Receiver
+from .rosters import micros
 
 #: AMQP's prefetch-count is a 16-bit field.
 MAX_PREFETCH = 65535
@@ -378,9 +379,7 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         queue = self._queue(channel)
         if self._declared.get(queue, 0.0) <= time.monotonic():
             yield DECLARE, queue, None
-        props = properties(
-            type=channel if "!" in channel else None, timestamp=int(time.time() * 1000)
-        )
+        props = properties(type=channel if "!" in channel else None, timestamp=micros(time.time()))
         try:
             try:
                 yield PUBLISH, queue, props
@@ -549,7 +548,7 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         now = time.monotonic()
         if now >= self._group_due or (now >= self._eviction_check and self._has_dead_letters(link)):
             self._housekeeping_unless_done(link, done)
-        props = properties(type="#" + group, timestamp=int(time.time() * 1000))
+        props = properties(type="#" + group, timestamp=micros(time.time()))
         full: set[str] = set()
         try:
             link.run(

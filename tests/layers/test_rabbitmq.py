@@ -159,6 +159,27 @@ def test_the_newest_membership_change_wins_whoever_made_it(make: Factory) -> Non
     assert owner.receive([inbox], block=True) == (member, {"n": 2})
 
 
+@pytest.mark.parametrize("changer", ["owner", "other"])
+def test_a_group_entry_goes_to_the_members_at_its_send_time(make: Factory, changer: str) -> None:
+    """The inbox's owner fans an entry out when it drains it, later than the send: a member
+    added after the send gets nothing of it, one discarded after the send still gets it
+    (whether the owner or another object made the changes). The stateful conformance clause
+    caught the first: a '!' channel added to a group received the group's earlier messages."""
+    owner = make()
+    other = owner if changer == "owner" else make()
+    early, late = owner.new_channel("when!"), owner.new_channel("when!")
+    inbox = early[: early.index("!") + 1]
+    other.group_add("g", early)
+    other.send_group("g", {"n": 1})
+    other.group_add("g", late)
+    other.group_discard("g", early)
+    assert owner.receive([inbox], block=True) == (early, {"n": 1})
+    assert owner.receive([inbox]) == (None, None)
+    other.send_group("g", {"n": 2})
+    assert owner.receive([inbox], block=True) == (late, {"n": 2})
+    assert owner.receive([inbox]) == (None, None)
+
+
 def test_a_roster_backlog_is_read_before_a_group_entry_is_fanned_out(make: Factory) -> None:
     """Memberships another object made reach the owner through its roster queue; an owner
     that starts receiving after the group send waits for the whole backlog first."""
