@@ -83,7 +83,7 @@ Options (besides the common ``expiry`` (60), ``group_expiry`` (86400), ``capacit
     ``session_timeout_ms`` (10000), ``heartbeat_interval_ms`` (a third of it): consumer
         group timing of the normal-channel readers (Kafka's minimum is 6000 by default).
     ``join_timeout`` (3 x session timeout + request timeout): how long the first receive on a
-        normal channel waits for its group join.
+        normal channel holding records waits for its group join.
     ``single_reader_partitions`` (8): partitions of the ``?`` topic (fixed at creation).
     ``replication_factor`` (-1: the broker's default) of the topics the layer creates.
     ``commit_batch`` (64): most records a reader commits ahead of its callers (also at most
@@ -100,8 +100,11 @@ Deviations
 
     * A normal channel is one partition: one process reads it at a time (others stand by and
       take over when it leaves or idles); scale with more channels, not more readers of one.
-    * The first receive of a process on a normal channel waits for its group join (Apache
-      Kafka: ``group.initial.rebalance.delay.ms``, 3 s by default, 0 in docker-compose.yml).
+    * The first receive of a process on a normal channel that holds records waits for its
+      group join (Apache Kafka: ``group.initial.rebalance.delay.ms``, 3 s by default, 0 in
+      docker-compose.yml). On an empty channel it answers from the group's lag (two round
+      trips) while the join goes on; a blocking receive that began during the join ends with
+      the same check, so a record sent meanwhile is handed out once the join completes.
     * Expiry compares the sender's clock (record timestamp) with the reader's.
     * ``channel_full_count`` and ``messages_count`` of ``?`` channels are counted by this
       layer object; ``messages_count`` of other channels is their topic's end offset.

@@ -9,7 +9,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -561,11 +561,21 @@ class KafkaChannelLayer(BaseChannelLayer):
         reader = self._readers.get(name)
         return reader is not None and reader.alive and reader.error is None
 
-    def _lagging(self, channels: list[str], ends: Mapping[Any, int]) -> bool:
+    def _joining(self, channels: list[str]) -> bool:
+        """Whether the reader of a listed normal channel has not joined its group yet."""
+        readers = (self._readers.get(name) for name in channels)
+        return any(reader is not None and not reader.joined.is_set() for reader in readers)
+
+    def _lagging(
+        self, channels: list[str], ends: Mapping[Any, int], nothing_pending: Set[str]
+    ) -> bool:
         """Whether some reader has not yet fetched (and taken) up to ``ends``, or is joining
-        its channel's group (and may own the channel once joined)."""
+        its channel's group (and may own the channel once joined); channels in
+        ``nothing_pending`` had nothing to hand out when the receive began."""
         log = self._log_reader
         for name in channels:
+            if name in nothing_pending:
+                continue
             if name[-1] == "!":
                 tp = TopicPartition(self._names.queue(name), 0)
                 if log.fetched_to.get(tp, 0) < ends.get(tp, 0):
@@ -583,12 +593,21 @@ class KafkaChannelLayer(BaseChannelLayer):
     def _catch_up(self, channels: list[str]) -> RawReceived:
         """Wait (bounded) until the readers hold everything the broker had for ``channels``
         when this call started: a message whose send returned is visible to a non-blocking
-        receive. The readers of all listed normal channels join their groups first (within
-        ``join_timeout``); then one ListOffsets round trip and local waits, also while a reader
-        rejoins (a rebalance under way: a member whose session lapsed under load), within
-        ``request_timeout`` more."""
+        receive. A normal channel whose reader has not joined its group yet is first checked
+        for pending records (the group's lag, two round trips): with none, there is nothing
+        to make visible and the receive does not wait for the join. The readers of the other
+        listed normal channels join their groups first (within ``join_timeout``); then one
+        ListOffsets round trip and local waits, also while a reader rejoins (a rebalance under
+        way: a member whose session lapsed under load), within ``request_timeout`` more."""
         if self._client.failures != self._verified_failures:
             self._verify_positions()
+        joining = {
+            name: self._readers[name].topic
+            for name in channels
+            if name[-1] != "!" and "?" not in name and not self._readers[name].joined.is_set()
+        }
+        pending = self._pending(joining) if joining else {}
+        nothing_pending = {name for name, count in pending.items() if count == 0}
         join_deadline = time.monotonic() + self.join_timeout
         deadline = join_deadline + self.request_timeout
         tps: list[Any] = []
@@ -597,17 +616,17 @@ class KafkaChannelLayer(BaseChannelLayer):
                 tps.append(TopicPartition(self._names.queue(name), 0))
             elif "?" in name:
                 tps.append(self._single_tp(name))
-            else:
+            elif name not in nothing_pending:
                 reader = self._readers[name]
-                # every listed channel joins before anything is handed out, so a busy
-                # channel whose reader joined first does not starve a quiet one
+                # every listed channel with records joins before anything is handed out, so
+                # a busy channel whose reader joined first does not starve a quiet one
                 reader.joined.wait(max(0.0, join_deadline - time.monotonic()))
                 tps.append(reader.tp)
         self._check_readers(channels)
         ends = self._client.end_offsets(tps)
         while True:
             taken = self._take(channels)
-            if taken is not None or not self._lagging(channels, ends):
+            if taken is not None or not self._lagging(channels, ends, nothing_pending):
                 return taken
             if time.monotonic() > deadline or self._closed:
                 return None
@@ -646,11 +665,15 @@ class KafkaChannelLayer(BaseChannelLayer):
         taken = self._take(channels) or self._catch_up(channels)
         if taken is not None or not block:
             return taken
+        # A receive that began while a reader was joining ends with a catch-up: a record sent
+        # meanwhile is handed out once the join completes and it is fetched (the catch-up
+        # waits for the joins of channels with pending records only).
+        joining = self._joining(channels)
         deadline = time.monotonic() + self.blocking_timeout
         while not self._closed:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return None
+                return self._catch_up(channels) if joining else None
             with self._arrived:
                 self._arrived.wait(min(remaining, 0.1))
             taken = self._take(channels)

@@ -131,6 +131,20 @@ def test_expired_messages_are_never_delivered_and_evict(make: Any) -> None:
     assert layer.group_channels("room") == []
 
 
+def test_a_first_receive_waits_for_the_group_join_only_when_records_are_pending(
+    make: Any,
+) -> None:
+    """Visibility needs the join only where the channel has records: a first non-blocking
+    receive on an empty channel answers from the group's lag (two round trips), while the
+    reader is still joining; with a record pending it waits for the join and returns it."""
+    sender, empty_reader, busy_reader = make(), make(), make()
+    assert empty_reader.receive(["quiet"], block=False) == (None, None)
+    assert not empty_reader._readers["quiet"].joined.is_set()  # a Tansu join takes ~0.5 s
+    sender.send("busy", {"n": 1})
+    assert busy_reader.receive(["busy"], block=False) == ("busy", {"n": 1})
+    assert busy_reader._readers["busy"].joined.is_set()
+
+
 def test_capacity_precision(make: Any) -> None:
     """One sender: exact. Two senders: each re-counts when its own count reaches capacity,
     so together they never exceed capacity by more than one capacity refresh window allows."""
