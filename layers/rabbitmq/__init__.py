@@ -53,11 +53,12 @@ Features
     * The ledger: AMQP cannot list queues, exchanges or bindings, so each prefix has a
       ledger queue (``<prefix>:#ledger``) where every declaration and membership change is
       appended as a small msgpack record. A reader (``group_channels``, ``flush``,
-      ``global_statistics``, and ``send_group`` when a membership may have lapsed) appends
-      a marker, takes the ledger with an exclusive consumer (other readers wait), reads to
-      its marker, deletes dead records and returns the rest in place: complete, serialized
-      across processes, and self-compacting. ``flush`` deletes every queue and exchange the
-      ledger names, whichever process declared them, then the ledger.
+      ``global_statistics``, and ``send_group`` when a membership may have lapsed) takes
+      the ledger's lock (an exclusive consumer on ``<prefix>:#ledger.lock``; other readers
+      wait), appends a marker, reads to it, deletes dead records and gives the rest back in
+      place before it lets go of the lock: complete, serialized across processes, and
+      self-compacting. ``flush`` deletes every queue and exchange the ledger names,
+      whichever process declared them, then the ledger and its lock.
     * Expiry eviction: queues dead-letter expired messages to the prefix's
       ``<prefix>:#expired`` queue (through the ``<prefix>:#dlx`` exchange, declared once
       groups are used); the next ledger reader (at most a second later for ``send_group``)

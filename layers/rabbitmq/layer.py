@@ -293,14 +293,13 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         """Declare an inbox's roster queue; the broker's reply (with its message count)."""
         return channel.queue_declare(roster, arguments={"x-expires": ROSTER_EXPIRES_MS})
 
-    def _declare_ledger(self, channel: Any) -> None:
-        channel.queue_declare(
-            self._ledger, arguments={"x-expires": int(self._queue_expires * 2000)}
-        )
+    def _declare_ledger(self, channel: Any, queue: str) -> None:
+        """Declare the ledger or its lock queue (see :mod:`.ledger`)."""
+        channel.queue_declare(queue, arguments={"x-expires": int(self._queue_expires * 2000)})
 
     def _record(self, link: Link, kind: str, name: str, lapse: float, group: str = "") -> None:
         if not self._ledger_ready:
-            link.run(self._declare_ledger)
+            link.run(lambda ch: self._declare_ledger(ch, self._ledger))
             self._ledger_ready = True
         ledger.append(
             link, self._ledger, ledger.encode(kind, name, group, lapse), self._declare_ledger
@@ -594,14 +593,10 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         dead-letter queue, unbind memberships that ended, and compact the ledger."""
         started = time.time()
         self._ensure_dead_letters(link)
-        records, reading = ledger.read(link, self._ledger, self._declare_ledger)
-        try:
+        with ledger.read(link, self._ledger, self._declare_ledger) as reading:
             evicted = self._take_dead_letters(link)
-            snapshot = ledger.settle(records, evicted, time.time())
-            for tag in snapshot.delete:
-                reading.basic_ack(tag)
-        finally:
-            ledger.close_quietly(reading)
+            snapshot = ledger.settle(reading.records, evicted, time.time())
+            reading.delete(snapshot.delete)
         for group, channel in snapshot.ended:
             self._end_membership(link, group, channel)
         self._members = snapshot.members
@@ -648,8 +643,8 @@ class RabbitMQChannelLayer(BaseChannelLayer):
 
     def _flush(self) -> None:
         link = self._link()
-        records, reading = ledger.read(link, self._ledger, self._declare_ledger)
-        ledger.close_quietly(reading)
+        with ledger.read(link, self._ledger, self._declare_ledger) as reading:
+            records = reading.records
         queues = {r.name for r in records if r.kind == "q"} | {self._dead}
         exchanges = {r.name for r in records if r.kind == "x"} | {self._dlx}
 
@@ -658,6 +653,7 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         for exchange in sorted(exchanges):
             link.run(partial(_delete_exchange, exchange=exchange))
         link.run(partial(_delete_queue, queue=self._ledger))
+        link.run(partial(_delete_queue, queue=ledger.lock_of(self._ledger)))
         self._declared.clear()
         self._recorded_exchanges.clear()
         self._dead_letter_ready = 0.0
@@ -680,8 +676,8 @@ class RabbitMQChannelLayer(BaseChannelLayer):
 
     def _global_statistics(self) -> Statistics:
         link = self._link()
-        records, reading = ledger.read(link, self._ledger, self._declare_ledger)
-        ledger.close_quietly(reading)
+        with ledger.read(link, self._ledger, self._declare_ledger) as reading:
+            records = reading.records
         queues = {r.name for r in records if r.kind == "q"}
         queues = {q for q in queues if "#" not in q[len(self._ns) :]}
         pending = sum(self._pending(link, queue) for queue in sorted(queues))

@@ -22,18 +22,27 @@ changes a group:
 Records are msgpack maps (the message codec; never pickle). Dead ones (lapsed, superseded,
 cancelled) are deleted by the next read.
 
-Reading is serialized and complete: the reader appends its own marker, takes the queue with
-an **exclusive** consumer on a channel of its own (a second reader is refused and retries),
-reads until its marker, acknowledges (deletes) the records that are dead or superseded, and
-closes the channel, which puts every other record back in its place. So a read sees
-everything appended before it started, and compacts the ledger as it goes.
+Reading is serialized and complete. A reader takes the ledger's *lock* (an **exclusive**
+consumer on the empty ``<ledger>.lock`` queue, on a channel of its own: a second reader is
+refused and retries), appends its own marker, consumes the ledger on that channel up to its
+marker, and acknowledges (deletes) the records that are dead or superseded. Before it lets go
+of the lock it gives every other record back, in place: it cancels its ledger consumer, rejects
+what it holds with requeue, and waits for a round trip through the queue (a passive declare,
+answered after the requeue). Only then does it close the channel, which releases the lock. So
+a read sees everything appended before it started, and compacts the ledger as it goes.
+
+Closing the channel alone would not do: the broker requeues the unacknowledged records of a
+closed channel whose consumers were cancelled (pika cancels them before it closes) only when
+the channel's process has ended, after it confirmed the close; a reader that took the ledger
+in between got its own marker first and nothing else (``group_channels`` answered ``[]``).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +52,7 @@ from .connection import (
     ACCESS_REFUSED,
     CHANNEL_ERRORS,
     CONNECTION_ERRORS,
+    NOT_FOUND,
     RESOURCE_LOCKED,
     Link,
     Unroutable,
@@ -55,6 +65,9 @@ READ_TIMEOUT = 10.0
 #: A marker older than this belongs to a reader that died: it is dropped.
 STALE_MARKER = 60.0
 RECORD_LIMIT = 64 * 1024
+
+#: Declares a queue of the ledger (the ledger or its lock) on a channel.
+Declare = Callable[[Any, str], None]
 
 
 def encode(kind: str, name: str, group: str = "", lapse: float = 0.0) -> bytes:
@@ -162,7 +175,12 @@ def settle(records: Iterable[Record], evicted: Iterable[str], now: float) -> Sna
     return snapshot
 
 
-def append(link: Link, ledger: str, body: bytes, declare: Any) -> None:
+def lock_of(ledger: str) -> str:
+    """The queue whose exclusive consumer is the ledger's read lock."""
+    return ledger + ".lock"
+
+
+def append(link: Link, ledger: str, body: bytes, declare: Declare) -> None:
     """Publish one record (confirmed); declares the ledger if it does not exist."""
 
     def publish(channel: Any) -> None:
@@ -177,44 +195,92 @@ def append(link: Link, ledger: str, body: bytes, declare: Any) -> None:
     try:
         link.run(publish, applies=True)
     except Unroutable:
-        link.run(declare)
+        link.run(lambda channel: declare(channel, ledger))
         link.run(publish, applies=True)
 
 
-def read(link: Link, ledger: str, declare: Any) -> tuple[list[Record], Any]:
-    """All records of the ledger, read under an exclusive consumer.
+class Reading:
+    """One read of the ledger, under its lock: every record appended before the read began
+    (:attr:`records`), and :meth:`delete` to remove some of them."""
 
-    Returns the records and the open reading channel: the caller acknowledges the tags it
-    deletes on it, then closes it (which requeues the rest in place).
-    """
-    token = os.urandom(8).hex()
-    append(link, ledger, encode("m", token), declare)
+    def __init__(self, channel: Any, records: list[Record]) -> None:
+        self._channel = channel
+        self.records = records
+
+    def delete(self, tags: Iterable[int]) -> None:
+        for tag in tags:
+            self._channel.basic_ack(tag)
+
+
+@contextmanager
+def read(link: Link, ledger: str, declare: Declare) -> Iterator[Reading]:
+    """Read the whole ledger under its lock (see the module docstring). On leaving the block,
+    the records not deleted are back in the ledger, in place, before the lock is released."""
     deadline = time.monotonic() + READ_TIMEOUT
-    pause = 0.01
-    while True:
-        channel = link.new_channel()
+    channel = _lock(link, ledger, declare, deadline)
+    try:
+        token = os.urandom(8).hex()
+        append(link, ledger, encode("m", token), declare)
         reader = _Reader(channel, token)
         try:
             with link.deadline():
-                channel.basic_consume(ledger, reader.collect, auto_ack=False, exclusive=True)
-        except CHANNEL_ERRORS as error:
-            if reply_code(error) not in (ACCESS_REFUSED, RESOURCE_LOCKED):
-                raise
-            if time.monotonic() > deadline:
-                raise link.error(f"the ledger {ledger!r} stayed locked by another reader") from None
-            time.sleep(pause)
-            pause = min(pause * 2, 0.2)
-            continue
-        except CONNECTION_ERRORS as error:
-            raise link.failed(error) from None
-        try:
+                tag = channel.basic_consume(ledger, reader.collect, auto_ack=False)
             while not reader.done:
                 if time.monotonic() > deadline:
                     raise link.error(f"the ledger {ledger!r} did not return its end marker")
                 link.connection.process_data_events(0.05)
         except CONNECTION_ERRORS as error:
             raise link.failed(error) from None
-        return reader.records, channel
+        try:
+            yield Reading(channel, reader.records)
+        finally:
+            _give_back(link, channel, tag, ledger)
+    finally:
+        close_quietly(channel)  # releases the lock
+
+
+def _lock(link: Link, ledger: str, declare: Declare, deadline: float) -> Any:
+    """A new channel holding the ledger's lock (waits while another reader holds it)."""
+    lock = lock_of(ledger)
+    pause = 0.01
+    while True:
+        channel = link.new_channel()
+        try:
+            with link.deadline():
+                channel.basic_consume(lock, _no_message, auto_ack=True, exclusive=True)
+            return channel
+        except CHANNEL_ERRORS as error:  # the broker closed the channel
+            code = reply_code(error)
+            if code not in (NOT_FOUND, ACCESS_REFUSED, RESOURCE_LOCKED):
+                raise
+        except CONNECTION_ERRORS as error:
+            raise link.failed(error) from None
+        if time.monotonic() > deadline:
+            raise link.error(f"the ledger {ledger!r} stayed locked by another reader")
+        if code == NOT_FOUND:  # first read of the prefix, or after a flush
+            link.run(lambda ch: declare(ch, lock))
+            continue
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
+
+def _give_back(link: Link, channel: Any, tag: str, ledger: str) -> None:
+    """Return every record ``channel`` holds to the ledger, in place, and wait until the
+    broker has: no consumer left to redeliver to, a reject of all outstanding deliveries
+    (tag 0, multiple) with requeue, then a round trip through the queue."""
+    try:
+        with link.deadline():
+            channel.basic_cancel(tag)
+            channel.basic_nack(0, multiple=True, requeue=True)
+            channel.queue_declare(ledger, passive=True)
+    except CHANNEL_ERRORS:  # the channel is gone (the ledger was deleted): nothing held
+        pass
+    except CONNECTION_ERRORS as error:
+        raise link.failed(error) from None
+
+
+def _no_message(*_args: Any) -> None:
+    """The lock queue stays empty: nothing to do with what it would deliver."""
 
 
 class _Reader:

@@ -259,6 +259,37 @@ def test_roster_records_in_flight_when_the_receiving_connection_drops_are_kept(
     _group_message_reaches_members_added_while(make, 5, drop_connection)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_concurrent_ledger_readers_each_see_every_record(make: Factory) -> None:
+    """Readers of other processes take the ledger in turn, each right as the previous one lets
+    go: each must find every record. Returning the records by closing the channel left them
+    held by the closing channel for a moment after its consumer was cancelled, and a reader
+    that came in then found only its own marker (group_channels answered [])."""
+    members = ["a", "b.c", "x!y"]
+    adder = make()
+    for member in members:
+        adder.group_add("g", member)
+    readers = [make() for _ in range(4)]
+    wrong: list[list[str]] = []
+    start = threading.Barrier(len(readers))
+
+    def read(layer: RabbitMQChannelLayer) -> None:
+        start.wait()
+        for _ in range(100):
+            got = layer.group_channels("g")
+            if got != members:
+                wrong.append(got)
+
+    threads = [threading.Thread(target=read, args=(layer,)) for layer in readers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+    assert adder.group_channels("g") == members
+
+
 def test_concurrent_group_sends_of_a_fresh_process_read_the_ledger_once(
     make: Factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
