@@ -13,7 +13,6 @@ import asyncio
 import threading
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -36,23 +35,8 @@ SERVERS = {"daphne1": processes.daphne1, "bridge-uvicorn": processes.uvicorn_bri
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-#: Pairs that do not meet the bar yet, reported (xfail, not skipped) until fixed: through
-#: daphne 1.4.2 on Kafka, one socket of the 1,000 got none of the 10 broadcasts (9,990 of
-#: 10,000) on 2026-12-02, not reproduced since (on a loaded machine, runs there more often
-#: fail earlier: daphne drops handshakes, as it sends websocket.connect to Kafka from its
-#: reactor thread); the bridge on Kafka delivered all 10,000.
-KNOWN_GAPS = {("daphne1", "kafka")}
-
-
-def _pair(server: str, backend: str) -> Any:
-    if (server, backend) in KNOWN_GAPS:
-        reason = "one member missed every broadcast through daphne 1.4.2 on this backend"
-        return pytest.param((server, backend), marks=pytest.mark.xfail(reason=reason))
-    return (server, backend)
-
-
 @pytest.fixture(
-    params=[_pair(server, backend) for server in SERVERS for backend in network_backend_names()],
+    params=[(server, backend) for server in SERVERS for backend in network_backend_names()],
     ids=lambda pair: f"{pair[0]}-{pair[1]}",
 )
 def site(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
@@ -68,15 +52,15 @@ def site(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
 
 def test_every_member_gets_every_broadcast(site: tuple[str, int]) -> None:
     url, port = site
-    delivered, per_socket = asyncio.run(_scenario(url, port))
+    delivered, per_socket, members = asyncio.run(_scenario(url, port))
     short = [count for count in per_socket if count < BROADCASTS]
     assert delivered == SOCKETS * BROADCASTS, (
         f"{delivered} of {SOCKETS * BROADCASTS} delivered; {len(short)} sockets got fewer than "
-        f"{BROADCASTS} (e.g. {short[:10]})"
+        f"{BROADCASTS} (e.g. {short[:10]}); the sender saw {members} members in the group"
     )
 
 
-async def _scenario(url: str, port: int) -> tuple[int, list[int]]:
+async def _scenario(url: str, port: int) -> tuple[int, list[int], int]:
     gate = asyncio.Semaphore(CONNECTING_AT_ONCE)
 
     async def join() -> ClientConnection:
@@ -87,16 +71,18 @@ async def _scenario(url: str, port: int) -> tuple[int, list[int]]:
 
     sockets = await asyncio.gather(*(join() for _ in range(SOCKETS)))
     try:
-        await asyncio.to_thread(_broadcast_at_once, url)
+        members = await asyncio.to_thread(_broadcast_at_once, url)
         counts = await asyncio.gather(*(_count(socket) for socket in sockets))
     finally:
         await asyncio.gather(*(socket.close() for socket in sockets), return_exceptions=True)
-    return sum(counts), counts
+    return sum(counts), counts, members
 
 
-def _broadcast_at_once(url: str) -> None:
-    """``BROADCASTS`` send_group calls from as many threads, released together."""
+def _broadcast_at_once(url: str) -> int:
+    """``BROADCASTS`` send_group calls from as many threads, released together; returns the
+    number of group members the sending layer saw just before."""
     layer = load_layer(url)
+    members = len(layer.group_channels(BROADCAST_GROUP))
     start = threading.Barrier(BROADCASTS)
 
     def send(number: int) -> None:
@@ -111,6 +97,7 @@ def _broadcast_at_once(url: str) -> None:
             thread.join()
     finally:
         layer.close()
+    return members
 
 
 async def _count(socket: ClientConnection, wait: float = 60.0) -> int:
