@@ -1,7 +1,8 @@
 """Redis channel layer: the whole contract on Redis >= 6 through redis-py 8.x.
 
 redis-py is pinned to ``>=8.0,<9`` (the ``redis`` extra): the hot paths talk to its connections
-directly (socket, parser, stream reader), which are internals. All of that lives in
+directly (socket, parser, stream writer; the asyncio ones' replies are read by a protocol of
+the adapter once redis-py has set the connection up), which are internals. All of that lives in
 ``layers/redis/adapter.py``, whose contract test (``tests/layers/test_redis_adapter.py``)
 checks each use against a real server: a new major version is that one file and that one test
 away.

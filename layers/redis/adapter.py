@@ -13,11 +13,15 @@ Synchronous connections (``redis.connection.Connection``): :func:`new_connection
 Asyncio connections (``redis.asyncio.connection.Connection``): :func:`new_async_connection`,
 :func:`ready_async`, :func:`send_async`, :func:`read_async`, :func:`drop_async_connection`,
 :func:`async_connection_timeout`. (Coroutines end with ``_async``, the project's rule.)
+redis-py opens and sets up an asyncio connection; from then on its transport's replies go to
+a :class:`_Replies` protocol of this module, which keeps what arrives and parses each reply
+when it is read whole, without a coroutine per line as redis-py's stream parser has.
 """
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 from typing import Any
 
 import redis
@@ -87,11 +91,15 @@ def new_async_connection(client: redis.asyncio.Redis) -> Any:
 
 
 async def ready_async(conn: Any) -> None:
-    """:func:`ready` for an asyncio connection (never blocks the event loop)."""
+    """:func:`ready` for an asyncio connection (never blocks the event loop).
+
+    A new connection is opened and set up by redis-py (TLS, AUTH, SELECT, HELLO...); its
+    replies from then on are read by a :class:`_Replies` protocol of this module."""
     if conn.is_connected and _async_connection_stale(conn):
         drop_async_connection(conn)
     if not conn.is_connected:
         await conn.connect()
+        _read_replies_here(conn)
 
 
 def async_connection_timeout(conn: Any) -> float | None:
@@ -101,19 +109,168 @@ def async_connection_timeout(conn: Any) -> float | None:
 
 
 async def send_async(conn: Any, packed: list[bytes]) -> None:
-    """Send a RESP-encoded command whole (bounded by :func:`async_connection_timeout`)."""
-    writer = conn._writer
-    writer.writelines(packed)
-    if writer.transport.get_write_buffer_size():
-        async with asyncio.timeout(conn.socket_timeout):
-            await writer.drain()
+    """Send a RESP-encoded command whole. The transport writes what the socket does not take
+    at once while the reply is awaited (:func:`read_async` bounds that wait)."""
+    conn._writer.transport.writelines(packed)
 
 
 async def read_async(conn: Any) -> Any:
-    """Read one reply (bounded by :func:`async_connection_timeout`); an error reply is RETURNED as a
-    :data:`ResponseError` instance, read whole."""
-    async with asyncio.timeout(conn.socket_timeout):
-        return await conn._parser.read_response()
+    """Read one reply (bounded by :func:`async_connection_timeout`: ``TimeoutError``); an
+    error reply is RETURNED as a :data:`ResponseError` instance, read whole; a closed
+    connection raises ``ConnectionError``."""
+    replies: _Replies = conn._writer.transport.get_protocol()
+    reply = replies.take()
+    if reply is not _INCOMPLETE:
+        return reply
+    loop = asyncio.get_running_loop()
+    timeout = conn.socket_timeout
+    timer = None if timeout is None else loop.call_at(loop.time() + timeout, replies.time_out)
+    try:
+        while reply is _INCOMPLETE:
+            replies.arrived = loop.create_future()
+            await replies.arrived
+            reply = replies.take()
+    finally:
+        if timer is not None:
+            timer.cancel()
+        replies.arrived = None
+    return reply
+
+
+#: Largest read an asyncio connection asks its socket for at once: below glibc's mmap
+#: threshold (128 KiB), so each read's buffer comes from the heap.
+READ_CHUNK = 64 * 1024
+
+
+def _read_replies_here(conn: Any) -> None:
+    """Hand the reading side of ``conn``'s transport (just connected and set up by redis-py)
+    to a new :class:`_Replies`, and cap the transport's read size at :data:`READ_CHUNK`.
+
+    asyncio's selector transport reads into a fresh ``bytes`` of ``max_size`` (256 KiB on
+    CPython 3.11-3.13) per ready event; an allocation that large can be mapped and unmapped
+    by the C library each time, which costs more CPU than the rest of a short round trip.
+    Transports without this attribute (TLS, uvloop) are left as they are."""
+    transport = conn._writer.transport
+    replies = _Replies(conn._parser.parse_error)
+    leftover = conn._reader._buffer  # what the handshake's reader read ahead (normally none)
+    if leftover:
+        replies.buffer += leftover
+        leftover.clear()
+    transport.set_protocol(replies)
+    max_size = getattr(transport, "max_size", None)
+    if isinstance(max_size, int) and max_size > READ_CHUNK:
+        transport.max_size = READ_CHUNK
+
+
+class _Incomplete:
+    """The marker of a reply not yet read whole."""
+
+
+_INCOMPLETE: Any = _Incomplete()
+
+
+class _Replies(asyncio.Protocol):
+    """The reading side of one asyncio connection: RESP2/RESP3 replies, parsed as they are
+    taken (:meth:`take`) from the bytes received, in order. One caller reads at a time."""
+
+    def __init__(self, parse_error: Any) -> None:
+        self.buffer = bytearray()
+        #: resolved when bytes arrive, the connection closes or the read times out
+        self.arrived: asyncio.Future[None] | None = None
+        self.lost: BaseException | None = None
+        self._parse_error = parse_error
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.connection_lost(None)
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.lost is None:
+            self.lost = redis.exceptions.ConnectionError(
+                f"Connection closed by server{f' ({exc})' if exc else ''}."
+            )
+        self._wake()
+
+    def time_out(self) -> None:
+        arrived = self.arrived
+        if arrived is not None and not arrived.done():
+            arrived.set_exception(builtins.TimeoutError())
+
+    def _wake(self) -> None:
+        arrived = self.arrived
+        if arrived is not None and not arrived.done():
+            arrived.set_result(None)
+
+    def take(self) -> Any:
+        """The next whole reply (removed from the buffer), or :data:`_INCOMPLETE`; raises
+        ``ConnectionError`` if the connection closed before it came whole."""
+        buffer = self.buffer
+        if buffer:
+            try:
+                reply, end = self._parse(buffer, 0)
+            except IndexError:
+                pass
+            else:
+                del buffer[:end]
+                if isinstance(reply, redis.exceptions.ConnectionError):
+                    raise reply  # e.g. LOADING: refused, as redis-py raises it
+                return reply
+        if self.lost is not None:
+            raise self.lost
+        return _INCOMPLETE
+
+    def _parse(self, buffer: bytearray, position: int) -> tuple[Any, int]:
+        """(reply, end position) of the reply at ``position``; IndexError if incomplete."""
+        line_end = buffer.find(b"\r\n", position)
+        if line_end < 0:
+            raise IndexError
+        kind = buffer[position]
+        body = buffer[position + 1 : line_end]
+        position = line_end + 2
+        if kind == 36 or kind == 61:  # $ bulk string, = verbatim string
+            length = int(body)
+            if length < 0:
+                return None, position
+            end = position + length
+            if len(buffer) < end + 2:
+                raise IndexError
+            value = bytes(buffer[position:end])
+            return (value[4:] if kind == 61 else value), end + 2
+        if kind == 58 or kind == 40:  # : integer, ( big number
+            return int(body), position
+        if kind in (42, 126, 62, 37, 124):  # * array, ~ set, > push, % map, | attribute
+            count = int(body)
+            if count < 0:
+                return None, position
+            items = []
+            for _ in range(count * 2 if kind in (37, 124) else count):
+                item, position = self._parse(buffer, position)
+                items.append(item)
+            if kind == 37:
+                return dict(zip(items[::2], items[1::2], strict=True)), position
+            if kind == 62 or kind == 124:  # out of band: the reply follows
+                return self._parse(buffer, position)
+            return items, position
+        if kind == 43:  # + simple string
+            return bytes(body), position
+        if kind == 95:  # _ null
+            return None, position
+        if kind == 45 or kind == 33:  # - error, ! bulk error
+            if kind == 33:
+                end = position + int(body)
+                if len(buffer) < end + 2:
+                    raise IndexError
+                body, position = buffer[position:end], end + 2
+            return self._parse_error(body.decode("utf-8", errors="replace")), position
+        if kind == 35:  # # boolean
+            return body == b"t", position
+        if kind == 44:  # , double
+            return float(body), position
+        raise redis.exceptions.InvalidResponse(f"Protocol error: {bytes(buffer[:40])!r}")
 
 
 def drop_async_connection(conn: Any) -> None:
@@ -139,12 +296,8 @@ def drop_async_connection(conn: Any) -> None:
 
 def _async_connection_stale(conn: Any) -> bool:
     """Whether an idle asyncio connection was closed by the server or holds unread data."""
-    reader, writer = conn._reader, conn._writer
-    return bool(
-        reader is None
-        or writer is None
-        or writer.is_closing()
-        or reader.at_eof()
-        or reader.exception() is not None
-        or len(reader._buffer)
-    )
+    writer = conn._writer
+    if writer is None or writer.is_closing():
+        return True
+    replies = writer.transport.get_protocol()
+    return not isinstance(replies, _Replies) or replies.lost is not None or bool(replies.buffer)

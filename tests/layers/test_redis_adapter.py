@@ -96,6 +96,45 @@ def test_an_async_connection_sends_reads_and_is_reopened(
     asyncio.run(scenario())
 
 
+def test_an_async_connection_reads_every_reply_type_and_a_close_mid_reply(
+    client: redis.Redis, redis_url: str, unique_prefix: str
+) -> None:
+    key = f"{unique_prefix}:adapter-async"
+
+    async def scenario() -> None:
+        factory = redis.asyncio.Redis.from_url(redis_url, socket_timeout=2.0)
+        conn = adapter.new_async_connection(factory)
+        try:
+
+            async def call(*args: object) -> object:
+                await adapter.ready_async(conn)
+                await adapter.send_async(conn, _pack(args))
+                return await adapter.read_async(conn)
+
+            big = b"y" * (3 * adapter.READ_CHUNK + 7)  # read in several chunks
+            assert await call("RPUSH", key, b"a\x00b", big) == 2  # integer
+            assert await call("LRANGE", key, 0, -1) == [b"a\x00b", big]  # array
+            assert await call("LPOP", key + ":none") is None  # nil
+            assert await call("BLPOP", key + ":none", 0.01) is None  # nil array / null
+            nested = await call("EVAL", "return {1, {'x', 2}, 'z'}", 0)
+            assert nested == [1, [b"x", 2], b"z"]
+            assert isinstance(await call("LPUSH"), adapter.ResponseError)  # returned
+            assert await call("PING") in (b"PONG", "PONG", True), "usable after an error"
+            my_id = await call("CLIENT", "ID")
+            await adapter.send_async(conn, _pack(("BLPOP", key + ":none", 1)))
+            reading = asyncio.ensure_future(adapter.read_async(conn))
+            await asyncio.sleep(0.05)
+            client.client_kill_filter(_id=my_id)  # closed while the reply is awaited
+            with pytest.raises(adapter.CONNECTION_ERRORS):
+                await reading
+        finally:
+            client.delete(key)
+            adapter.drop_async_connection(conn)
+            await factory.aclose()
+
+    asyncio.run(scenario())
+
+
 def test_async_drop_is_safe_on_a_closed_event_loop(redis_url: str) -> None:
     factory = redis.asyncio.Redis.from_url(redis_url)
     conn = adapter.new_async_connection(factory)
