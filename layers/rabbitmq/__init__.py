@@ -77,8 +77,10 @@ Features
       pushed to the process on the loop, and waits for more by watching the receiving
       connection's socket from the loop; a take that needs round trips (the first one on a
       channel starts its consumer) runs the blocking receive on a worker thread. The loop or
-      reactor never blocks; cancelling never loses a message. The other coroutines
-      (``group_add_async``...) run their blocking twins on a worker thread.
+      reactor never blocks; cancelling never loses a message. ``new_channel_async``
+      notes the name on the loop (only an inbox's first name, which connects the receiver
+      ahead, goes to a worker thread). The other coroutines (``group_add_async``...) run
+      their blocking twins on a worker thread.
     * Faults: a dead connection is noticed before use and reopened; after a broker restart
       the same layer object reconnects by itself, with an exponential backoff (0.1 s to 5 s)
       during which calls fail at once. Every call to an unreachable broker fails within

@@ -450,12 +450,26 @@ class RabbitMQChannelLayer(BaseChannelLayer):
     def _channel_in_use(self, name: str) -> bool:
         # Every name new_channel hands out (sync or async) passes here: note this object's
         # inboxes (deleted at close) and connect the receiver ahead for the first one.
-        if "!" in name:
-            inbox = inbox_name(name)
-            if inbox not in self._own_inboxes:
-                self._own_inboxes.add(inbox)
-                self._receiver.prepare()
+        inbox = self._new_inbox(name)
+        if inbox is not None:
+            self._own_inboxes.add(inbox)
+            self._receiver.prepare()
         return False  # names carry 12 random characters from the OS: a repeat is not a risk
+
+    async def _channel_in_use_async(self, name: str) -> bool:
+        """:meth:`_channel_in_use` on the loop, where it does no I/O: only the first name of
+        an inbox (which connects the receiver ahead) goes to a worker thread."""
+        if self._new_inbox(name) is not None:
+            return await self._io_async(self._channel_in_use, name)
+        return False
+
+    def _new_inbox(self, name: str) -> str | None:
+        """The inbox of ``name`` if it is a ``!`` name of an inbox this object has not named
+        before (else None)."""
+        if "!" not in name:
+            return None
+        inbox = inbox_name(name)
+        return None if inbox in self._own_inboxes else inbox
 
     def _owns(self, inbox: str) -> bool:
         """Whether ``inbox`` is one of this object's (new_channel puts its client id last)."""

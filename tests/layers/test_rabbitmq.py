@@ -517,6 +517,21 @@ def test_async_sends_and_receives_of_a_busy_channel_stay_on_the_loop(make: Facto
     assert asyncio.run(scenario()) == list(range(20))
 
 
+def test_async_new_channels_of_a_known_inbox_stay_on_the_loop(make: Factory) -> None:
+    """Only the first name of an inbox connects the receiver (a worker thread); the next
+    ones are noted on the loop, and each is still one of this object's inboxes."""
+    layer = make()
+
+    async def scenario() -> list[str]:
+        first = await layer.new_channel_async("reply!")
+        asyncio.get_running_loop().set_default_executor(_NoExecutor())
+        return [first] + [await layer.new_channel_async("reply!") for _ in range(5)]
+
+    names = asyncio.run(scenario())
+    assert len(set(names)) == 6
+    assert {name[: name.index("!") + 1] for name in names} == layer._own_inboxes
+
+
 def test_concurrent_async_sends_to_a_full_queue_each_learn_their_own_outcome(
     make: Factory,
 ) -> None:
