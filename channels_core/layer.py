@@ -424,9 +424,11 @@ class BaseChannelLayer:
         """:meth:`_receive` with ``block=True`` as a coroutine that never blocks the event loop.
 
         Cancelling it must never lose a message: await every step that may take one off the
-        server through :meth:`_cancel_safe` (a task per step). Waiting for a wake-up is safe
-        to cancel; a step that takes synchronously, under a lock, needs nothing. Default: the
-        blocking receive on a worker thread, as one :meth:`_cancel_safe` step.
+        server through :meth:`_cancel_safe` (a task per step), or, if a step in flight can be
+        finished where a cancellation stopped it, finish it (and park what it took) before
+        the cancellation goes on. Waiting for a wake-up is safe to cancel; a step that takes
+        synchronously, under a lock, needs nothing. Default: the blocking receive on a
+        worker thread, as one :meth:`_cancel_safe` step.
         """
         loop = asyncio.get_running_loop()
         return await self._cancel_safe(loop.run_in_executor(None, self._receive, channels, True))

@@ -12,7 +12,8 @@ Synchronous connections (``redis.connection.Connection``): :func:`new_connection
 :func:`ready`, :func:`send`, :func:`read`, :func:`drop`.
 Asyncio connections (``redis.asyncio.connection.Connection``): :func:`new_async_connection`,
 :func:`ready_async`, :func:`send_async`, :func:`read_async`, :func:`drop_async_connection`,
-:func:`async_connection_timeout`. (Coroutines end with ``_async``, the project's rule.)
+:func:`async_connection_timeout`, :func:`async_client_id`. (Coroutines end with ``_async``,
+the project's rule.)
 redis-py opens and sets up an asyncio connection; from then on its transport's replies go to
 a :class:`_Replies` protocol of this module, which keeps what arrives and parses each reply
 when it is read whole, without a coroutine per line as redis-py's stream parser has.
@@ -99,7 +100,17 @@ async def ready_async(conn: Any) -> None:
         drop_async_connection(conn)
     if not conn.is_connected:
         await conn.connect()
-        _read_replies_here(conn)
+        replies = _read_replies_here(conn)
+        await send_async(conn, [b"*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n"])
+        client_id = await read_async(conn)
+        replies.client_id = client_id if isinstance(client_id, int) else None
+
+
+def async_client_id(conn: Any) -> int | None:
+    """The server's id of ``conn`` (``CLIENT ID``, asked once per connection; None if the
+    server refused it), for ``CLIENT UNBLOCK`` from another connection."""
+    client_id: int | None = conn._writer.transport.get_protocol().client_id
+    return client_id
 
 
 def async_connection_timeout(conn: Any) -> float | None:
@@ -142,7 +153,7 @@ async def read_async(conn: Any) -> Any:
 READ_CHUNK = 64 * 1024
 
 
-def _read_replies_here(conn: Any) -> None:
+def _read_replies_here(conn: Any) -> _Replies:
     """Hand the reading side of ``conn``'s transport (just connected and set up by redis-py)
     to a new :class:`_Replies`, and cap the transport's read size at :data:`READ_CHUNK`.
 
@@ -160,6 +171,7 @@ def _read_replies_here(conn: Any) -> None:
     max_size = getattr(transport, "max_size", None)
     if isinstance(max_size, int) and max_size > READ_CHUNK:
         transport.max_size = READ_CHUNK
+    return replies
 
 
 class _Incomplete:
@@ -178,6 +190,7 @@ class _Replies(asyncio.Protocol):
         #: resolved when bytes arrive, the connection closes or the read times out
         self.arrived: asyncio.Future[None] | None = None
         self.lost: BaseException | None = None
+        self.client_id: int | None = None
         self._parse_error = parse_error
 
     def data_received(self, data: bytes) -> None:

@@ -18,7 +18,7 @@ import hashlib
 import os
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -401,7 +401,9 @@ class Shard:
     def command(self, *args: Any) -> Any:
         return self.execute(*args)
 
-    async def execute_async(self, *args: Any) -> Any:
+    async def execute_async(
+        self, *args: Any, on_cancel: Callable[[Awaitable[Any]], object] | None = None
+    ) -> Any:
         """One command on an idle connection of the running event loop: the lean async path.
 
         Each event loop keeps its own connections (usually one; a second only while two
@@ -409,9 +411,13 @@ class Shard:
         (:mod:`.adapter`), without redis-py's pool and per-call wrappers. The guarantees
         are those of :meth:`execute`: a connection the server closed is noticed before
         sending and reopened; a failure after sending is never retried (the call may have
-        taken a message) and raises :class:`OutcomeUnknown`; a call interrupted mid-reply
-        (cancelled) drops its connection, which is out of step. Reads and writes are bounded
+        taken a message) and raises :class:`OutcomeUnknown`. Reads and writes are bounded
         by ``socket_timeout`` and never block the event loop.
+
+        Cancelled before the command was sent, the call has done nothing. Cancelled after,
+        it drops its connection (which is out of step), or, given ``on_cancel``, hands it
+        the rest of the call (an awaitable of the reply, read on the same connection) before
+        the cancellation goes on, so that a reply which took a message is never lost.
         """
         lane = self._lane()
         idle = lane.idle
@@ -422,19 +428,57 @@ class Shard:
             await adapter.send_async(conn, _pack(args))
             sent = True
             reply = await adapter.read_async(conn)
+        except asyncio.CancelledError:
+            if sent and on_cancel is not None:
+                on_cancel(self._reply_async(conn, args))
+            else:
+                adapter.drop_async_connection(conn)
+            raise
         except BaseException as error:
-            # interrupted mid-call: the connection is out of step
-            adapter.drop_async_connection(conn)
-            if isinstance(error, asyncio.TimeoutError):
-                timeout = adapter.async_connection_timeout(conn)
-                error = adapter.TimeoutError(f"no reply within {timeout} s")
-            elif not isinstance(error, CONNECTION_ERRORS):
-                if not (self.closed and isinstance(error, Exception)):
-                    raise
-            sent_args = args if sent else None
-            raise (
-                self.error(error) if _not_applied(error, sent_args) else self.unknown(error, args)
-            ) from error
+            failure = self._async_failure(conn, error, args if sent else None)
+            if failure is error:
+                raise
+            raise failure from error
+        return self._replied(conn, reply)
+
+    async def _reply_async(self, conn: Any, args: tuple[Any, ...]) -> Any:
+        """The rest of a call whose command ``args`` was sent on ``conn``: its reply. A
+        BLPOP is unblocked first (``CLIENT UNBLOCK`` from another connection: it answers at
+        once, with what it took if it already took something, else nil)."""
+        client_id = adapter.async_client_id(conn) if args[0] in _BLOCKING else None
+        if client_id is not None:
+            try:
+                await self.execute_async(b"CLIENT", b"UNBLOCK", client_id)
+            except (LayerUnavailable, adapter.ResponseError):
+                pass  # (refused, e.g. by an ACL): the BLPOP ends by its own timeout
+        try:
+            reply = await adapter.read_async(conn)
+        except BaseException as error:
+            failure = self._async_failure(conn, error, args)
+            if failure is error:
+                raise
+            raise failure from error
+        return self._replied(conn, reply)
+
+    def _async_failure(
+        self, conn: Any, error: BaseException, sent: tuple[Any, ...] | None
+    ) -> BaseException:
+        """The error to raise for an async call interrupted on ``conn`` (``sent``: the
+        command, if it was sent), which is dropped: out of step."""
+        adapter.drop_async_connection(conn)
+        if isinstance(error, asyncio.TimeoutError):
+            timeout = adapter.async_connection_timeout(conn)
+            error = adapter.TimeoutError(f"no reply within {timeout} s")
+        elif not isinstance(error, CONNECTION_ERRORS):
+            if not (self.closed and isinstance(error, Exception)):
+                return error  # (a cancellation among them)
+        if sent is None or _not_applied(error, sent):
+            return self.error(error)
+        return self.unknown(error, sent)
+
+    def _replied(self, conn: Any, reply: Any) -> Any:
+        """``reply``, read whole on ``conn``, which is kept for the loop's next call."""
+        idle = self._lane().idle
         if len(idle) < _MAX_IDLE and not self.closed:
             idle.append(conn)
         else:
@@ -443,14 +487,20 @@ class Shard:
             raise reply  # the reply was read whole: the connection is fine
         return reply
 
-    async def run_async(self, script: str, args: Iterable[Any]) -> Any:
-        """EVALSHA one cached script on the async path (loading it on NOSCRIPT)."""
+    async def run_async(
+        self,
+        script: str,
+        args: Iterable[Any],
+        on_cancel: Callable[[Awaitable[Any]], object] | None = None,
+    ) -> Any:
+        """EVALSHA one cached script on the async path (loading it on NOSCRIPT);
+        ``on_cancel`` as for :meth:`execute_async`."""
         sha = self._sha_bytes[script]
         try:
-            return await self.execute_async(b"EVALSHA", sha, b"0", *args)
+            return await self.execute_async(b"EVALSHA", sha, b"0", *args, on_cancel=on_cancel)
         except adapter.NoScriptError:
             await self.execute_async(b"SCRIPT", b"LOAD", self._sources[script])
-            return await self.execute_async(b"EVALSHA", sha, b"0", *args)
+            return await self.execute_async(b"EVALSHA", sha, b"0", *args, on_cancel=on_cancel)
 
     def close(self) -> None:
         self.closed = True
@@ -479,6 +529,8 @@ class Shard:
         self._async.clear()
 
 
+#: The blocking commands a cancelled call unblocks before it reads their reply.
+_BLOCKING = frozenset((b"BLPOP", "BLPOP"))
 #: Most idle connections an event loop keeps per shard (more only while calls overlap).
 _MAX_IDLE = 8
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from channels_core.exceptions import (
@@ -188,6 +188,8 @@ class RedisChannelLayer(BaseChannelLayer):
         self._queue_keys: dict[str, bytes] = {}
         # malformed entries this object took off its queues (the scripts count those they drop)
         self._malformed = 0
+        # the rest of cancelled async receives, still finishing (see _receive_async)
+        self._settling: set[asyncio.Future[None]] = set()
 
     # -- routing --------------------------------------------------------------------------------
 
@@ -393,11 +395,51 @@ class RedisChannelLayer(BaseChannelLayer):
         return self._drive(self._receive_plan(channels, block, None))
 
     async def _receive_async(self, channels: list[str]) -> RawReceived:
-        # The whole plan is one cancel-safe step: cancelled, it finishes its current round
-        # trip (at most one bounded BLPOP wait) and stops; what it took then is parked.
+        # Driven in the caller's task (no task per receive). Cancelled while a round trip
+        # is on its way, the receive still finishes that round trip and the rest of its
+        # plan, which stops there, before the cancellation goes on (a BLPOP in flight is
+        # unblocked first): what it took is parked. Cancelled anywhere else, it has taken
+        # nothing. A receive that starts while cancelled ones of its loop finish waits for
+        # them first, so that it returns what they parked instead of waiting on the server.
+        if self._settling:
+            loop = asyncio.get_running_loop()
+            settling = [task for task in self._settling if task.get_loop() is loop]
+            if settling:
+                await asyncio.wait(settling)
+                parked = self._take_parked(channels)
+                if parked is not None:
+                    return parked
         stop = asyncio.Event()
         plan = self._receive_plan(channels, True, stop)
-        return await self._cancel_safe(self._drive_async(plan), on_cancel=stop.set)
+        rest: list[Awaitable[RawReceived]] = []
+        try:
+            return await self._drive_async(plan, rest.append)
+        except asyncio.CancelledError:
+            if rest:
+                stop.set()
+                await self._park_despite_cancellation(rest[0])
+            raise
+
+    async def _park_despite_cancellation(self, rest: Awaitable[RawReceived]) -> None:
+        """Run ``rest`` (of a cancelled receive) to its end in a task of its own that parks
+        what it took, and wait for that task in this one, however often this one is
+        cancelled meanwhile. An error of ``rest`` means nothing was taken that can be kept."""
+
+        async def park_what_it_takes() -> None:
+            taken = await rest
+            if taken is not None:
+                self.park(*taken)
+
+        task = asyncio.ensure_future(park_what_it_takes())
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+        while not task.done():
+            try:
+                await asyncio.wait((task,))
+            except asyncio.CancelledError:
+                continue
+        if not task.cancelled():
+            task.exception()  # retrieved: the cancellation is what the caller sees
 
     def _receive_plan(
         self, channels: list[str], block: bool, stop: asyncio.Event | None
@@ -491,26 +533,48 @@ class RedisChannelLayer(BaseChannelLayer):
             return result
 
     @staticmethod
-    async def _drive_async(plan: Plan[T]) -> T:
-        """Run a plan's round trips on the running event loop's connections."""
+    async def _drive_async(
+        plan: Plan[T],
+        finish: Callable[[Awaitable[T]], object] | None = None,
+        pending: Awaitable[Any] | None = None,
+    ) -> T:
+        """Run a plan's round trips on the running event loop's connections.
+
+        With ``finish``, a cancellation that comes while a round trip is on its way hands
+        ``finish`` the rest of the plan (an awaitable that completes that round trip on its
+        connection, ``pending``, then drives the plan on) instead of abandoning the plan."""
+        handed_over = False
+
+        def hand_over(rest_of_round_trip: Awaitable[Any]) -> None:
+            nonlocal handed_over
+            assert finish is not None
+            handed_over = True
+            finish(RedisChannelLayer._drive_async(plan, None, rest_of_round_trip))
+
+        on_cancel = hand_over if finish is not None else None
         call = plan.send
         reply: Any = None
         try:
             while True:
-                shard, script, args = call(reply)
+                if pending is not None:
+                    step, pending = pending, None
+                else:
+                    shard, script, args = call(reply)
+                    if script is None:
+                        step = shard.execute_async(*args, on_cancel=on_cancel)
+                    else:
+                        step = shard.run_async(script, args, on_cancel)
                 call = plan.send
                 try:
-                    if script is None:
-                        reply = await shard.execute_async(*args)
-                    else:
-                        reply = await shard.run_async(script, args)
+                    reply = await step
                 except LayerUnavailable as error:
                     call, reply = plan.throw, error
         except StopIteration as done:
             result: T = done.value
             return result
         finally:
-            plan.close()
+            if not handed_over:
+                plan.close()
 
     def _set_offset(self, server_time: list[Any]) -> None:
         self._offset = int(server_time[0]) + int(server_time[1]) / 1e6 - time.time()

@@ -421,6 +421,44 @@ def test_cancelled_receive_async_never_loses_a_message(make: Any) -> None:
     assert asyncio.run(scenario()) == ("cancel.me", {"kept": True})
 
 
+def test_a_cancelled_blocked_receive_async_ends_at_once_and_loses_nothing(make: Any) -> None:
+    """Cancelled while its BLPOP waits, a receive unblocks it (CLIENT UNBLOCK) instead of
+    waiting it out; a message sent right after is received by the next receive."""
+    layer = make(blocking_timeout=5)
+    sender = make()
+
+    async def scenario() -> tuple[float, Any]:
+        task = asyncio.create_task(layer.receive_async(["unblock.me"]))
+        await asyncio.sleep(0.2)  # in its BLPOP (a wait of up to 1 s)
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        took = time.monotonic() - started
+        sender.send("unblock.me", {"kept": True})
+        return took, await layer.receive_async(["unblock.me"])
+
+    took, received = asyncio.run(scenario())
+    assert received == ("unblock.me", {"kept": True})
+    assert took < 0.8, f"the cancelled receive took {took:.2f} s to end"
+
+
+def test_a_receive_async_cancelled_as_its_loop_ends_leaves_no_blpop_behind(make: Any) -> None:
+    """asyncio.run cancels a receive_async that still waits when its coroutine returns; its
+    BLPOP must not stay on the server and take the next message for a loop that is gone."""
+    layer = make(blocking_timeout=5)
+    sender = make()
+
+    async def abandon() -> None:
+        waiting = asyncio.ensure_future(layer.receive_async(["after.loop"]))
+        await asyncio.sleep(0.2)  # the receive waits in its BLPOP when the loop ends
+        assert not waiting.done()
+
+    asyncio.run(abandon())
+    sender.send("after.loop", {"n": 1})
+    assert layer.receive(["after.loop"], block=True) == ("after.loop", {"n": 1})
+
+
 def test_concurrent_receive_async_on_one_loop_share_no_reply(make: Any) -> None:
     layer = make(blocking_timeout=2, capacity=500)
     sender = make(capacity=500)
@@ -562,9 +600,9 @@ def test_receive_async_round_trips(make: Any, monkeypatch: pytest.MonkeyPatch) -
     sent: list[bytes] = []
     original = Shard.execute_async
 
-    async def counting(self: Shard, *args: Any) -> Any:
+    async def counting(self: Shard, *args: Any, **options: Any) -> Any:
         sent.append(args[0] if isinstance(args[0], bytes) else str(args[0]).encode())
-        return await original(self, *args)
+        return await original(self, *args, **options)
 
     async def scenario() -> None:
         layer.send("rt", {"x": 1})
