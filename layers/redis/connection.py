@@ -278,6 +278,7 @@ class Shard:
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncLane] = (
             weakref.WeakKeyDictionary()
         )
+        self._recent_lane: _AsyncLane | None = None
 
     # -- clients --------------------------------------------------------------------------------
 
@@ -307,8 +308,12 @@ class Shard:
         return {**timeouts, **self.config.sentinel_kwargs}
 
     def _lane(self) -> _AsyncLane:
-        """The running event loop's lean connections (made on first use, one lane per loop)."""
+        """The running event loop's lean connections (made on first use, one lane per loop;
+        the last one used is found without a lookup)."""
         loop = asyncio.get_running_loop()
+        lane = self._recent_lane
+        if lane is not None and lane.loop() is loop:
+            return lane
         lane = self._async.get(loop)
         if lane is None:
             # forget lanes of closed loops (their connections are bound to their loop and
@@ -327,7 +332,8 @@ class Shard:
                 client = sentinel.master_for(str(config.service_name))
             else:
                 client = redis.asyncio.Redis.from_url(config.url or DEFAULT_URL, **self._options)
-            lane = self._async[loop] = _AsyncLane(client)
+            lane = self._async[loop] = _AsyncLane(client, loop)
+        self._recent_lane = lane
         return lane
 
     # -- running commands -----------------------------------------------------------------------
@@ -527,6 +533,7 @@ class Shard:
             except Exception:  # closing must not raise (the loop closed meanwhile)
                 lane.close()
         self._async.clear()
+        self._recent_lane = None
 
 
 #: The blocking commands a cancelled call unblocks before it reads their reply.
@@ -538,11 +545,13 @@ _MAX_IDLE = 8
 class _AsyncLane:
     """One event loop's ``redis.asyncio`` client (the connection factory) and idle connections."""
 
-    __slots__ = ("client", "idle")
+    __slots__ = ("client", "idle", "loop")
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, loop: asyncio.AbstractEventLoop) -> None:
         self.client = client
         self.idle: list[Any] = []
+        #: its event loop (weakly: a lane never keeps a loop alive)
+        self.loop = weakref.ref(loop)
 
     def close(self) -> None:
         """Close the idle connections' sockets (callable from any thread, never blocks)."""
