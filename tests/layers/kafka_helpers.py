@@ -70,11 +70,19 @@ def stop_session_broker() -> None:
 
 
 def consume_until_stopped(
-    url: str, options: dict[str, Any], channel: str, stop: Any, results: Any, counter: Any = None
+    url: str,
+    options: dict[str, Any],
+    channel: str,
+    stop: Any,
+    results: Any,
+    counter: Any = None,
+    joined: Any = None,
 ) -> None:
     """A consumer process: receive ``{"i": n}`` from ``channel`` until ``stop`` is set, then
     close the layer (giving back what it took) and report the ids received. ``counter`` (a
-    ``multiprocessing.Value``), if given, counts every receive as it happens."""
+    ``multiprocessing.Value``), if given, counts every receive as it happens; ``joined`` (one
+    too), if given, says after every receive whether this process's member of the channel's
+    consumer group has completed its last join (0 while it joins or rejoins)."""
     from channels_core import load_layer
 
     got: list[int] = []
@@ -88,6 +96,8 @@ def consume_until_stopped(
                     if counter is not None:
                         with counter.get_lock():
                             counter.value += 1
+                if joined is not None:
+                    joined.value = int(layer._readers[channel].joined.is_set())
         finally:
             layer.close()
         results.put(("ok", got))
