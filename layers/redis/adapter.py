@@ -11,9 +11,9 @@ server, so a redis-py upgrade that breaks one fails there, naming it.
 Synchronous connections (``redis.connection.Connection``): :func:`new_connection`,
 :func:`ready`, :func:`send`, :func:`read`, :func:`drop`.
 Asyncio connections (``redis.asyncio.connection.Connection``): :func:`new_async_connection`,
-:func:`ready_async`, :func:`send_async`, :func:`read_async`, :func:`drop_async_connection`,
-:func:`async_connection_timeout`, :func:`async_client_id`. (Coroutines end with ``_async``,
-the project's rule.)
+:func:`async_ready`, :func:`ready_async`, :func:`async_send`, :func:`read_async`,
+:func:`drop_async_connection`, :func:`async_connection_timeout`, :func:`async_client_id`.
+(Coroutines end with ``_async``, the project's rule.)
 redis-py opens and sets up an asyncio connection; from then on its transport's replies go to
 a :class:`_Replies` protocol of this module, which keeps what arrives and parses each reply
 when it is read whole, without a coroutine per line as redis-py's stream parser has.
@@ -101,7 +101,7 @@ async def ready_async(conn: Any) -> None:
     if not conn.is_connected:
         await conn.connect()
         replies = _read_replies_here(conn)
-        await send_async(conn, [b"*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n"])
+        async_send(conn, [b"*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n"])
         client_id = await read_async(conn)
         replies.client_id = client_id if isinstance(client_id, int) else None
 
@@ -119,9 +119,16 @@ def async_connection_timeout(conn: Any) -> float | None:
     return timeout
 
 
-async def send_async(conn: Any, packed: list[bytes]) -> None:
-    """Send a RESP-encoded command whole. The transport writes what the socket does not take
-    at once while the reply is awaited (:func:`read_async` bounds that wait)."""
+def async_ready(conn: Any) -> bool:
+    """Whether an asyncio connection can take a command now (connected, not closed by the
+    server, holding no unread data); else :func:`ready_async` makes it ready."""
+    return bool(conn.is_connected) and not _async_connection_stale(conn)
+
+
+def async_send(conn: Any, packed: list[bytes]) -> None:
+    """Send a RESP-encoded command whole on a ready asyncio connection, without awaiting:
+    the transport writes what the socket does not take at once while the reply is awaited
+    (:func:`read_async` bounds that wait)."""
     conn._writer.transport.writelines(packed)
 
 

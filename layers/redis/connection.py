@@ -430,8 +430,9 @@ class Shard:
         conn = idle.pop() if idle else adapter.new_async_connection(lane.client)
         sent = False
         try:
-            await adapter.ready_async(conn)
-            await adapter.send_async(conn, _pack(args))
+            if not adapter.async_ready(conn):
+                await adapter.ready_async(conn)
+            adapter.async_send(conn, _pack(args))
             sent = True
             reply = await adapter.read_async(conn)
         except asyncio.CancelledError:

@@ -73,7 +73,7 @@ def test_an_async_connection_sends_reads_and_is_reopened(
 
             async def call(*args: object) -> object:
                 await adapter.ready_async(conn)
-                await adapter.send_async(conn, _pack(args))
+                adapter.async_send(conn, _pack(args))
                 return await adapter.read_async(conn)
 
             assert adapter.async_connection_timeout(conn) == 2.0
@@ -82,9 +82,11 @@ def test_an_async_connection_sends_reads_and_is_reopened(
             reply = await call("EVALSHA", "0" * 40, 0)
             assert isinstance(reply, adapter.NoScriptError)  # returned, read whole
             assert await call("CLIENT", "ID") == my_id, "an error reply keeps the connection"
+            assert adapter.async_ready(conn)
             client.client_kill_filter(_id=my_id)
             await asyncio.sleep(0.05)
-            assert await call("CLIENT", "ID") != my_id  # closed by the server: reopened
+            assert not adapter.async_ready(conn)  # closed by the server: noticed
+            assert await call("CLIENT", "ID") != my_id  # and reopened
             with pytest.raises(asyncio.TimeoutError):
                 await call("BLPOP", "adapter:never", 5)  # longer than socket_timeout
             adapter.drop_async_connection(conn)
@@ -108,7 +110,7 @@ def test_an_async_connection_reads_every_reply_type_and_a_close_mid_reply(
 
             async def call(*args: object) -> object:
                 await adapter.ready_async(conn)
-                await adapter.send_async(conn, _pack(args))
+                adapter.async_send(conn, _pack(args))
                 return await adapter.read_async(conn)
 
             big = b"y" * (3 * adapter.READ_CHUNK + 7)  # read in several chunks
@@ -121,7 +123,7 @@ def test_an_async_connection_reads_every_reply_type_and_a_close_mid_reply(
             assert isinstance(await call("LPUSH"), adapter.ResponseError)  # returned
             assert await call("PING") in (b"PONG", "PONG", True), "usable after an error"
             my_id = await call("CLIENT", "ID")
-            await adapter.send_async(conn, _pack(("BLPOP", key + ":none", 1)))
+            adapter.async_send(conn, _pack(("BLPOP", key + ":none", 1)))
             reading = asyncio.ensure_future(adapter.read_async(conn))
             await asyncio.sleep(0.05)
             client.client_kill_filter(_id=my_id)  # closed while the reply is awaited
