@@ -17,10 +17,14 @@ Features
       queues they use, which keeps them alive).
     * Receiving uses consumers (``basic.consume``, never ``basic.get``) with a prefetch of
       ``prefetch`` messages. At most once: a message is acknowledged before ``receive``
-      returns it; messages pushed to a process but not handed out go back to their queue, in
-      place, when their consumer is cancelled (at the end of a non-blocking receive, when
-      nobody asked for its channel for 0.5 s, close, lost connection), so no two receivers
-      ever get one. A non-blocking receive that finds
+      returns it, and handed out only once the broker answered a round trip sent after the
+      ack (AMQP never answers an ack; an ack lost with its connection would let the broker
+      requeue a message already handed out); a receive whose connection fails in between
+      raises ``OutcomeUnknown`` and hands nothing out. That round trip bounds one receiver's
+      rate, as the confirm bounds one sender's. Messages pushed to a process but not handed
+      out go back to their queue, in place, when their consumer is cancelled (at the end of
+      a non-blocking receive, when nobody asked for its channel for 0.5 s, close, lost
+      connection), so no two receivers ever get one. A non-blocking receive that finds
       nothing local makes one round trip per queue (a passive declare on the consuming
       channel, answered after every delivery the broker made before it), so a message sent
       before is seen by any process.
@@ -73,10 +77,11 @@ Features
       asyncio adapter): the send awaits its confirm without blocking the loop, concurrent
       sends overlap their confirms, and only a queue declaration (once per
       ``queue_expires / 3`` per queue) goes to a worker thread. ``receive_async`` (and
-      ``receive_twisted``, which runs it on a background loop) takes a message already
-      pushed to the process on the loop, and waits for more by watching the receiving
-      connection's socket from the loop; a take that needs round trips (the first one on a
-      channel starts its consumer) runs the blocking receive on a worker thread. The loop or
+      ``receive_twisted``, which runs it on a background loop) takes a message already in
+      an ``!`` inbox's process buffers on the loop, and waits for deliveries by watching the
+      receiving connection's socket from the loop; a take that needs round trips (a
+      delivery to acknowledge, whose answer it waits for; the first take on a channel
+      starts its consumer) runs the blocking receive on a worker thread. The loop or
       reactor never blocks; cancelling never loses a message. ``new_channel_async``
       notes the name on the loop (only an inbox's first name, which connects the receiver
       ahead, goes to a worker thread). The other coroutines (``group_add_async``...) run
@@ -85,7 +90,10 @@ Features
       the same layer object reconnects by itself, with an exponential backoff (0.1 s to 5 s)
       during which calls fail at once. Every call to an unreachable broker fails within
       ``connect_timeout`` / ``socket_timeout`` with ``LayerUnavailable`` naming host and
-      port. A publish whose confirm never came is not retried (at most once).
+      port. A publish whose confirm never came is not retried (at most once); nor is a
+      receive whose acknowledgement went unanswered (``OutcomeUnknown``: the message is not
+      handed out, and comes again only if the ack never reached the broker).
+      ``tests/faults`` drives all of this through a misbehaving TCP proxy.
     * ``channel_session`` data lives on RabbitMQ too (``session_store()``): one
       ``x-max-length=1`` queue per session with ``x-expires`` = its TTL.
     * Never pickle: messages are msgpack (the core codec), ledger and roster records too.

@@ -265,12 +265,12 @@ class Receiver:
 
     def take_ready(self, names: list[str]) -> RawReceived | Literal["wait", "blocking"]:
         """A blocking ``take`` of ``names`` for an event loop, as far as it goes without
-        waiting on anything: a message already pushed to this process, or that the socket
-        holds already (a poll with no wait), acknowledged before it is returned; ``"wait"``
-        when nothing came yet (wait until :meth:`fileno` is readable and ask again);
-        ``"blocking"`` when the take needs round trips (a consumer to start, a group entry
-        whose roster must be read first) or another thread holds the connection: run
-        :meth:`take` on a worker thread."""
+        waiting on anything: a message already drained into an ``!`` inbox's process
+        buffers; ``"wait"`` when nothing came yet (wait until :meth:`fileno` is readable and
+        ask again); ``"blocking"`` when the take needs round trips (a consumer to start,
+        deliveries to acknowledge, which waits for the broker's answer, a group entry whose
+        roster must be read first) or another thread holds the connection: run :meth:`take`
+        on a worker thread."""
         if not self.lock.acquire(blocking=False):
             return "blocking"
         try:
@@ -285,15 +285,13 @@ class Receiver:
                 consumer.asked_at = now
                 consumers.append(consumer)
             for attempt in (0, 1):
-                if any(
-                    consumer.name[-1] == "!"
-                    and any(kind and kind[0] == "#" for _, kind, _, _ in consumer.pending)
-                    for consumer in consumers
-                ):
-                    return "blocking"
-                result = self._pick(consumers)
-                if result is not None:
-                    return result
+                for consumer in consumers:
+                    if consumer.pending:  # to acknowledge, a round trip (see _settle)
+                        return "blocking"
+                    if consumer.name[-1] == "!":
+                        taken = self._inbox.take(consumer.name)
+                        if taken is not None:
+                            return taken
                 if not attempt:
                     self._wait(0)
             return "wait"
@@ -368,11 +366,24 @@ class Receiver:
         return None
 
     def _ack(self, tag: int) -> None:
+        """Acknowledge ``tag`` and make sure the broker took the ack before the message is
+        handed out (see :meth:`_settle`)."""
         try:
-            self._consume.basic_ack(tag)
-        except CONNECTION_ERRORS as error:  # the broker may have taken the ack: maybe lost
+            with self._link.deadline():
+                self._consume.basic_ack(tag)
+                self._settle()
+        except CONNECTION_ERRORS + CHANNEL_ERRORS as error:  # the ack may have landed
             self._forget_consumers()
             raise self._link.unknown(error) from None
+
+    def _settle(self) -> None:
+        """One round trip on the consume channel after acknowledgements: AMQP never answers
+        an ack, and the broker processes a channel's methods in order, so the answer to a
+        ``basic.qos`` restating the prefetch (no effect) proves every ack before it was
+        taken. Without it, an ack lost with its connection (a cut, a stall) lets the broker
+        requeue a message already handed out: the next receiver gets it again. A failure
+        before the answer leaves the outcome unknown: the caller hands nothing out."""
+        self._consume.basic_qos(prefetch_count=self._qos)
 
     def _drain(self, consumer: Consumer) -> None:
         """Move an inbox's pushed deliveries into the process buffers (acknowledging each),
@@ -401,8 +412,10 @@ class Receiver:
             elif kind.startswith(consumer.name) and len(kind) > len(consumer.name):
                 entries.append((kind, body, expires_at))
         try:
-            self._ack_drained(consumer, tags)
-        except CONNECTION_ERRORS as error:  # some acks may have reached the broker
+            with self._link.deadline():
+                self._ack_drained(consumer, tags)
+                self._settle()
+        except CONNECTION_ERRORS + CHANNEL_ERRORS as error:  # some acks may have landed
             self._forget_consumers()
             raise self._link.unknown(error) from None
         if entries:

@@ -236,3 +236,47 @@ def test_new_connections_refused(backend: NetworkBackend, proxy: FaultProxy) -> 
     _check(traffic, proxy, errors_expected=True)
     assert any(not isinstance(e, OutcomeUnknown) for e in traffic.errors), traffic.errors[:3]
     _after(producer, consumer, channel)
+
+
+def test_receive_stalled_then_cut(backend: NetworkBackend, proxy: FaultProxy) -> None:
+    """A receive while the network is silent, then the connection is reset: whatever it
+    handed out is never delivered again (an acknowledgement that never reached the server
+    must not let the server give the message to the next receive), and whatever it took
+    without handing out is lost only if that receive said its outcome is unknown."""
+    producer, consumer, channel = _layers(backend, proxy)
+    sent = set(range(1, 6))
+    for number in sorted(sent):
+        producer.send(channel, {"n": number})
+    received: list[int] = []
+    unknown = 0
+    got, message = consumer.receive([channel], block=True)
+    assert got == channel
+    received.append(message["n"])
+    time.sleep(0.3)  # the rest reaches the consumer's side, where it can
+    proxy.stall()
+    try:
+        got, message = consumer.receive([channel], block=True)
+        if got is not None:
+            received.append(message["n"])
+    except OutcomeUnknown:
+        unknown += 1
+    except LayerUnavailable:
+        pass
+    time.sleep(0.2)
+    proxy.cut()
+    proxy.heal()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            got, message = consumer.receive([channel], block=True)
+        except OutcomeUnknown:
+            unknown += 1
+            continue
+        except LayerUnavailable:
+            continue
+        if got is None:
+            break
+        received.append(message["n"])
+    assert len(received) == len(set(received)), f"delivered twice: {received}"
+    assert len(sent - set(received)) <= unknown, (received, unknown)
+    _after(producer, consumer, channel)
