@@ -25,12 +25,12 @@ from tests import servers
 _FAST: dict[str, dict[str, Any]] = {
     "redis": {"socket_timeout": 2.0, "socket_connect_timeout": 2.0},
     "postgres": {"connect_timeout": 1.0, "command_timeout": 2.0, "poll_interval": 0.2},
-    "rabbitmq": {"socket_timeout": 1.0, "connect_timeout": 1.0},
+    "rabbitmq": {"socket_timeout": 1.0, "connect_timeout": 1.0, "heartbeat": 2},
 }
 #: Which ``tests.servers`` entry starts a backend's shared server, when it differs.
 _SERVER = {"postgres": "postgres", "redis": "redis", "rabbitmq": "rabbitmq"}
 _SPECIAL: dict[str, Callable[[int], str]] = {}
-SUITE_READY = ("redis", "postgres")
+SUITE_READY = ("redis", "postgres", "rabbitmq")
 
 
 @dataclass
