@@ -142,15 +142,16 @@ async def read_async(conn: Any) -> Any:
         return reply
     loop = asyncio.get_running_loop()
     timeout = conn.socket_timeout
-    timer = None if timeout is None else loop.call_at(loop.time() + timeout, replies.time_out)
+    if timeout is not None:
+        replies.deadline = loop.time() + timeout
+        if replies.timer is None:
+            replies.timer = loop.call_at(replies.deadline, replies.time_out)
     try:
         while reply is _INCOMPLETE:
             replies.arrived = loop.create_future()
             await replies.arrived
             reply = replies.take()
     finally:
-        if timer is not None:
-            timer.cancel()
         replies.arrived = None
     return reply
 
@@ -198,6 +199,11 @@ class _Replies(asyncio.Protocol):
         self.arrived: asyncio.Future[None] | None = None
         self.lost: BaseException | None = None
         self.client_id: int | None = None
+        #: when the read in progress times out (loop time), and the timer that checks it:
+        #: one per connection, armed by a read when none is, re-armed while reads wait, so
+        #: a read costs no timer of its own
+        self.deadline = 0.0
+        self.timer: asyncio.TimerHandle | None = None
         self._parse_error = parse_error
 
     def data_received(self, data: bytes) -> None:
@@ -216,9 +222,16 @@ class _Replies(asyncio.Protocol):
         self._wake()
 
     def time_out(self) -> None:
+        """The timer: fail the waiting read if its deadline passed, else wait for it."""
+        self.timer = None
         arrived = self.arrived
-        if arrived is not None and not arrived.done():
+        if arrived is None:
+            return  # no read in progress: the next one arms the timer again
+        loop = arrived.get_loop()
+        if not arrived.done() and loop.time() >= self.deadline:
             arrived.set_exception(builtins.TimeoutError())
+        else:  # (a read woken but not yet resumed may wait again: checked once more)
+            self.timer = loop.call_at(self.deadline, self.time_out)
 
     def _wake(self) -> None:
         arrived = self.arrived
