@@ -63,7 +63,8 @@ Features
       topics a memory broker lost are created again). Every call is bounded by
       ``request_timeout``: during an outage a send fails within it with ``LayerUnavailable``
       naming the bootstrap servers; a produce whose request was sent but not answered raises
-      ``OutcomeUnknown`` (a ``LayerUnavailable``) and is never resent (at most once).
+      the core's ``OutcomeUnknown`` (a ``LayerUnavailable``) and is never resent (at most
+      once).
     * ``channel_session`` data lives in the prefix's compacted session topic, sealed with
       ``symmetric_encryption_keys`` when set.
     * Records carry the core's msgpack encoding only; nothing is ever unpickled.

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from channels_core.exceptions import ImproperlyConfigured, LayerUnavailable
+from channels_core.exceptions import ImproperlyConfigured, LayerUnavailable, OutcomeUnknown
 
 try:
     import kafka
@@ -52,10 +52,6 @@ ENGINE = "Kafka"
 
 class TopicMissing(LayerUnavailable):
     """The broker does not know the topic (e.g. a memory broker restarted): nothing was sent."""
-
-
-class OutcomeUnknown(LayerUnavailable):
-    """A produce request failed after it was sent: the broker may have stored the record."""
 
 
 #: Room for Kafka's own record and batch overhead above the layer's message_size_limit.
