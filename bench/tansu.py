@@ -59,10 +59,12 @@ def _listening(port: int) -> bool:
 
 class Tansu:
     """One Tansu broker (memory storage) on ``port`` (a spare one by default); ``start`` and
-    ``stop`` are repeatable, ``cleanup`` also removes its log."""
+    ``stop`` are repeatable, ``cleanup`` also removes its log. It tells clients to reach it
+    at ``advertised_port`` (default ``port``) on 127.0.0.1: a proxy's, to put one between."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, advertised_port: int | None = None) -> None:
         self.port = port or spare_port()
+        self.advertised_port = advertised_port or self.port
         self.process: subprocess.Popen[bytes] | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log", delete=False)
 
@@ -85,7 +87,7 @@ class Tansu:
             "--listener-url",
             listener,
             "--advertised-listener-url",
-            listener,
+            f"tcp://127.0.0.1:{self.advertised_port}",
             "--storage-engine",
             "memory://tansu/",
         ]

@@ -31,7 +31,7 @@ def backend(request: pytest.FixtureRequest) -> NetworkBackend:
 
 @pytest.fixture
 def proxy(backend: NetworkBackend) -> Iterator[FaultProxy]:
-    with fault_proxy(backend.port, backend.host) as running:
+    with fault_proxy(backend.port, backend.host) as running, backend.serving(running.port):
         yield running
 
 
