@@ -256,9 +256,11 @@ class Link:
         finally:
             impl._adapter_remove_timeout(handle)
 
-    def unknown(self, error: BaseException) -> OutcomeUnknown:
-        """The connection failed after a command was sent: it may have been applied."""
-        self._drop()
+    def unknown(self, error: BaseException, *, drop: bool = True) -> OutcomeUnknown:
+        """The connection failed after a command was sent: it may have been applied
+        (``drop``: forget the connection, unless it was already replaced)."""
+        if drop:
+            self._drop()
         where = f"{self.host}:{self.port}"
         return OutcomeUnknown(
             f"RabbitMQ at {where}: the outcome is unknown, the connection failed after the "
@@ -489,6 +491,14 @@ class AsyncLink:
 def _settle(future: asyncio.Future[Any], value: Any) -> None:
     if not future.done():
         future.set_result(value)
+
+
+def ask_barrier(channel: BlockingChannel, prefetch: int, answered: Callable[[], None]) -> None:
+    """Send a ``basic.qos`` restating ``prefetch`` (no effect) on a blocking channel without
+    waiting for its answer: ``answered()`` runs when a later poll of the connection processes
+    it (every method sent on the channel before it was then processed by the broker). Uses
+    pika's channel internals (the blocking channel's own channel object)."""
+    channel._impl.basic_qos(prefetch_count=prefetch, callback=lambda _frame: answered())
 
 
 def _write_commands_whole(impl: pika.connection.Connection) -> None:

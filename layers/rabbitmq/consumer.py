@@ -41,7 +41,14 @@ from channels_core.exceptions import LayerUnavailable
 from channels_core.inbox import ProcessInbox, entry_address
 
 from . import ledger
-from .connection import CHANNEL_ERRORS, CONNECTION_ERRORS, NOT_FOUND, Link, reply_code
+from .connection import (
+    CHANNEL_ERRORS,
+    CONNECTION_ERRORS,
+    NOT_FOUND,
+    Link,
+    ask_barrier,
+    reply_code,
+)
 from .rosters import Rosters
 
 RawReceived = tuple[str, bytes] | None
@@ -66,6 +73,23 @@ class Consumer:
     pending: deque[tuple[int, str | None, int | None, bytes]] = field(default_factory=deque)
 
 
+@dataclass
+class Settling:
+    """Deliveries acknowledged from an event loop whose barrier (see ``Receiver._settle``)
+    was sent and not answered yet: once it is, ``message`` (a normal channel's) is handed
+    out and ``entries`` (an inbox's) go to the process buffers; never if the connection
+    fails first."""
+
+    generation: int
+    started: float
+    message: tuple[str, bytes] | None = None
+    entries: list[tuple[str, bytes, float]] = field(default_factory=list)
+    answered: bool = False
+
+    def answer(self) -> None:
+        self.answered = True
+
+
 class Receiver:
     """Consumers and local buffers of one layer object (thread-safe)."""
 
@@ -81,8 +105,11 @@ class Receiver:
         roster_of: Callable[[str], str],
         declare: Callable[[Link, str, str, bool], None],
         declare_roster: Callable[[Any, str], Any],
+        park: Callable[[str, bytes], None],
     ) -> None:
         self._link = link
+        self._park = park
+        self._settling: Settling | None = None
         self._prefetch = prefetch
         self._inbox = inbox
         self._expiry = expiry
@@ -246,6 +273,9 @@ class Receiver:
         came (at once, or within ``timeout`` if ``block``)."""
         deadline = time.monotonic() + timeout
         with self.lock:
+            settled = self._resolve(names, wait=True)
+            if isinstance(settled, tuple):
+                return settled
             # A blocking take needs no round trip to be sure: it waits for pushes anyway.
             result, _ = self._poll(names, barrier=not block)
             if not block:
@@ -284,19 +314,99 @@ class Receiver:
                     return "blocking"
                 consumer.asked_at = now
                 consumers.append(consumer)
-            for attempt in (0, 1):
-                for consumer in consumers:
-                    if consumer.pending:  # to acknowledge, a round trip (see _settle)
-                        return "blocking"
-                    if consumer.name[-1] == "!":
-                        taken = self._inbox.take(consumer.name)
-                        if taken is not None:
-                            return taken
-                if not attempt:
-                    self._wait(0)
-            return "wait"
+            waited = False
+            while True:
+                settled = self._resolve(names, wait=False)
+                if settled == "wait":
+                    if time.monotonic() - self._started_settling() > self._link.timeout:
+                        return "blocking"  # a bounded wait for the answer, then an error
+                    if waited:
+                        return "wait"
+                elif settled is not None:
+                    return settled
+                else:
+                    for consumer in consumers:
+                        if consumer.pending:
+                            if consumer.name[-1] == "!" and any(
+                                kind and kind[0] == "#" for _, kind, _, _ in consumer.pending
+                            ):
+                                return "blocking"  # its roster is read first
+                            self._settle_later(consumer)  # its answer may be in already
+                            break
+                        if consumer.name[-1] == "!":
+                            taken = self._inbox.take(consumer.name)
+                            if taken is not None:
+                                return taken
+                    else:
+                        if waited:
+                            return "wait"
+                self._wait(0)
+                waited = True
         finally:
             self.lock.release()
+
+    def _started_settling(self) -> float:
+        return self._settling.started if self._settling is not None else time.monotonic()
+
+    def _settle_later(self, consumer: Consumer) -> None:
+        """From an event loop: acknowledge ``consumer``'s first delivery (a normal channel)
+        or all of them (an inbox), and send the barrier of :meth:`_settle` without waiting
+        for its answer (:meth:`_resolve` hands the message out once it came)."""
+        generation = self._generation
+        try:
+            if consumer.name[-1] == "!":
+                tags, entries = self._drained(consumer)
+                settling = Settling(generation, time.monotonic(), entries=entries)
+                self._ack_drained(consumer, tags)
+            else:
+                tag, _, _, body = consumer.pending.popleft()
+                settling = Settling(generation, time.monotonic(), message=(consumer.name, body))
+                self._consume.basic_ack(tag)
+            self._settling = settling
+            ask_barrier(self._consume, self._qos, settling.answer)
+        except CONNECTION_ERRORS + CHANNEL_ERRORS as error:  # some acks may have landed
+            self._settling = None
+            self._forget_consumers()
+            raise self._link.unknown(error) from None
+
+    def _resolve(self, names: list[str], wait: bool) -> RawReceived | Literal["wait"]:
+        """Finish what :meth:`_settle_later` acknowledged: once the broker answered, its
+        entries go to the inbox's buffers and its message is returned if it is of
+        ``names`` (else parked for the next receive of its channel); None if there was
+        nothing to finish or nothing to return. Not answered yet: ``"wait"``, or, if
+        ``wait``, wait for it (bounded by the link's timeout). ``OutcomeUnknown`` if the
+        connection failed before the answer (the acks may have landed: nothing is handed
+        out)."""
+        settling = self._settling
+        if settling is None:
+            return None
+        if not settling.answered:
+            if not (self._current() and self._generation == settling.generation):
+                self._settling = None
+                raise self._link.unknown(
+                    ConnectionError("the connection failed before the broker answered"),
+                    drop=False,
+                )
+            if not wait:
+                return "wait"
+            try:
+                with self._link.deadline():
+                    while not settling.answered:
+                        self._link.connection.process_data_events(STEP)
+            except CONNECTION_ERRORS + CHANNEL_ERRORS as error:
+                self._settling = None
+                self._forget_consumers()
+                raise self._link.unknown(error) from None
+        self._settling = None
+        if settling.entries:
+            self._inbox.put_many(settling.entries)
+        message = settling.message
+        if message is None:
+            return None
+        if message[0] in names:
+            return message
+        self._park(*message)
+        return None
 
     def fileno(self) -> int | None:
         """The socket the broker pushes deliveries on (None if not connected)."""
@@ -394,6 +504,22 @@ class Receiver:
             return
         if any(kind and kind[0] == "#" for _, kind, _, _ in consumer.pending):
             self._roster_barrier(consumer.name)
+        tags, entries = self._drained(consumer)
+        try:
+            with self._link.deadline():
+                self._ack_drained(consumer, tags)
+                self._settle()
+        except CONNECTION_ERRORS + CHANNEL_ERRORS as error:  # some acks may have landed
+            self._forget_consumers()
+            raise self._link.unknown(error) from None
+        if entries:
+            self._inbox.put_many(entries)
+
+    def _drained(self, consumer: Consumer) -> tuple[list[int], list[tuple[str, bytes, float]]]:
+        """Take every delivery ``consumer`` (an inbox's) holds: their tags, and the buffer
+        entries they make (a group entry for the inbox's members of the group at its send
+        time, read from the rosters: a caller with group entries pending reads the roster
+        first)."""
         now = time.time()
         entries: list[tuple[str, bytes, float]] = []
         pending = consumer.pending
@@ -411,15 +537,7 @@ class Receiver:
                     entries.append((entry_address(members), body, expires_at))
             elif kind.startswith(consumer.name) and len(kind) > len(consumer.name):
                 entries.append((kind, body, expires_at))
-        try:
-            with self._link.deadline():
-                self._ack_drained(consumer, tags)
-                self._settle()
-        except CONNECTION_ERRORS + CHANNEL_ERRORS as error:  # some acks may have landed
-            self._forget_consumers()
-            raise self._link.unknown(error) from None
-        if entries:
-            self._inbox.put_many(entries)
+        return tags, entries
 
     def _ack_drained(self, consumer: Consumer, tags: list[int]) -> None:
         """Acknowledge ``tags``, every delivery ``consumer`` had (in order): one ack for all

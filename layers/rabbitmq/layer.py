@@ -212,6 +212,7 @@ class RabbitMQChannelLayer(BaseChannelLayer):
             roster_of=self._roster,
             declare=self._ensure_queue,
             declare_roster=self._declare_roster,
+            park=self.park,
         )
 
     # -- names ----------------------------------------------------------------------------------

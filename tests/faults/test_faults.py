@@ -4,11 +4,13 @@ name the host and port, and the same layer objects carry on by themselves afterw
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -238,24 +240,32 @@ def test_new_connections_refused(backend: NetworkBackend, proxy: FaultProxy) -> 
     _after(producer, consumer, channel)
 
 
-def test_receive_stalled_then_cut(backend: NetworkBackend, proxy: FaultProxy) -> None:
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_receive_stalled_then_cut(backend: NetworkBackend, proxy: FaultProxy, api: str) -> None:
     """A receive while the network is silent, then the connection is reset: whatever it
     handed out is never delivered again (an acknowledgement that never reached the server
     must not let the server give the message to the next receive), and whatever it took
     without handing out is lost only if that receive said its outcome is unknown."""
     producer, consumer, channel = _layers(backend, proxy)
+    loop = asyncio.new_event_loop()
+
+    def receive() -> tuple[str | None, Any]:
+        if api == "sync":
+            return consumer.receive([channel], block=True)
+        return loop.run_until_complete(consumer.receive_async([channel]))
+
     sent = set(range(1, 6))
     for number in sorted(sent):
         producer.send(channel, {"n": number})
     received: list[int] = []
     unknown = 0
-    got, message = consumer.receive([channel], block=True)
+    got, message = receive()
     assert got == channel
     received.append(message["n"])
     time.sleep(0.3)  # the rest reaches the consumer's side, where it can
     proxy.stall()
     try:
-        got, message = consumer.receive([channel], block=True)
+        got, message = receive()
         if got is not None:
             received.append(message["n"])
     except OutcomeUnknown:
@@ -268,7 +278,7 @@ def test_receive_stalled_then_cut(backend: NetworkBackend, proxy: FaultProxy) ->
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            got, message = consumer.receive([channel], block=True)
+            got, message = receive()
         except OutcomeUnknown:
             unknown += 1
             continue
@@ -277,6 +287,7 @@ def test_receive_stalled_then_cut(backend: NetworkBackend, proxy: FaultProxy) ->
         if got is None:
             break
         received.append(message["n"])
+    loop.close()
     assert len(received) == len(set(received)), f"delivered twice: {received}"
     assert len(sent - set(received)) <= unknown, (received, unknown)
     _after(producer, consumer, channel)
