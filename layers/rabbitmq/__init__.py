@@ -77,11 +77,13 @@ Features
       asyncio adapter): the send awaits its confirm without blocking the loop, concurrent
       sends overlap their confirms, and only a queue declaration (once per
       ``queue_expires / 3`` per queue) goes to a worker thread. ``receive_async`` (and
-      ``receive_twisted``, which runs it on a background loop) takes a message already in
-      an ``!`` inbox's process buffers on the loop, and waits for deliveries by watching the
-      receiving connection's socket from the loop; a take that needs round trips (a
-      delivery to acknowledge, whose answer it waits for; the first take on a channel
-      starts its consumer) runs the blocking receive on a worker thread. The loop or
+      ``receive_twisted``, which runs it on a background loop) takes a message already
+      pushed to the process on the loop: it sends the ack and the round trip after it
+      without waiting, and hands the message out once the answer came, watching the
+      receiving connection's socket from the loop (as it does for deliveries). A take
+      that needs other round trips (the first one on a channel starts its consumer), or
+      whose answer takes longer than ``socket_timeout``, runs the blocking receive on a
+      worker thread. The loop or
       reactor never blocks; cancelling never loses a message. ``new_channel_async``
       notes the name on the loop (only an inbox's first name, which connects the receiver
       ahead, goes to a worker thread). The other coroutines (``group_add_async``...) run
