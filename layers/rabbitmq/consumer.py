@@ -128,6 +128,7 @@ class Receiver:
         self.rosters = Rosters()
         self._roster_tags: dict[str, str] = {}
         self._closed = False
+        self._pumping = False  # the pump holds the lock (briefly): an event loop asks again
         self._pump = threading.Thread(target=self._pump_loop, name="rabbitmq-pump", daemon=True)
         self._pump_started = False
 
@@ -293,16 +294,17 @@ class Receiver:
                     return result
         return None
 
-    def take_ready(self, names: list[str]) -> RawReceived | Literal["wait", "blocking"]:
+    def take_ready(self, names: list[str]) -> RawReceived | Literal["wait", "busy", "blocking"]:
         """A blocking ``take`` of ``names`` for an event loop, as far as it goes without
         waiting on anything: a message already drained into an ``!`` inbox's process
         buffers; ``"wait"`` when nothing came yet (wait until :meth:`fileno` is readable and
-        ask again); ``"blocking"`` when the take needs round trips (a consumer to start,
+        ask again); ``"busy"`` when the pump thread holds the connection for a moment (ask
+        again shortly); ``"blocking"`` when the take needs round trips (a consumer to start,
         deliveries to acknowledge, which waits for the broker's answer, a group entry whose
         roster must be read first) or another thread holds the connection: run :meth:`take`
         on a worker thread."""
         if not self.lock.acquire(blocking=False):
-            return "blocking"
+            return "busy" if self._pumping else "blocking"
         try:
             if self._closed or not self._current():
                 return "blocking"
@@ -671,6 +673,7 @@ class Receiver:
             time.sleep(PUMP_INTERVAL)
             if not self.lock.acquire(blocking=False):
                 continue
+            self._pumping = True
             try:
                 if self._closed or not self._link.is_open:
                     continue
@@ -679,6 +682,7 @@ class Receiver:
             except Exception:
                 self._forget_consumers()
             finally:
+                self._pumping = False
                 self.lock.release()
 
     def close(self) -> None:

@@ -57,6 +57,9 @@ SendPlan = Generator[tuple[str, str, Any], None, None]
 #: Longest wait of an async receive on the socket before it looks again (seconds).
 ASYNC_RECHECK = 0.05
 
+#: Wait of an async receive while the receiver's pump thread holds the connection (seconds).
+PUMP_YIELD = 0.002
+
 
 class _Readable:
     """Coroutines of one event loop waiting for one socket to become readable: one reader
@@ -407,7 +410,8 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         """On the loop while that needs no round trip: a message already pushed to this
         process is taken at once, and an empty wait watches the consume connection's socket
         (at most :data:`ASYNC_RECHECK` seconds at a time: another thread may have read what
-        came). A take that needs round trips (the first on a channel starts its consumer)
+        came), or asks again after :data:`PUMP_YIELD` while the pump thread holds the
+        connection. A take that needs round trips (the first on a channel starts its consumer)
         runs the blocking receive on a worker thread, as one cancel-safe step."""
         expired = self._inbox.expired_channels()
         if expired:
@@ -421,12 +425,15 @@ class RabbitMQChannelLayer(BaseChannelLayer):
                 remaining = max(0.0, deadline - loop.time())
                 take = partial(receiver.take, channels, True, remaining)
                 return await self._cancel_safe(loop.run_in_executor(None, take))
-            if taken != "wait":
+            if taken != "wait" and taken != "busy":
                 return taken
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None
-            await self._socket_readable(loop, min(remaining, ASYNC_RECHECK))
+            if taken == "busy":
+                await asyncio.sleep(min(remaining, PUMP_YIELD))
+            else:
+                await self._socket_readable(loop, min(remaining, ASYNC_RECHECK))
 
     async def _socket_readable(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
         """Return when the consume connection's socket is readable, or after ``seconds``."""

@@ -16,6 +16,7 @@ import pytest
 from channels_core.exceptions import ChannelFull, ImproperlyConfigured, LayerUnavailable
 from channels_core.loading import load_layer
 from layers.rabbitmq import RabbitMQChannelLayer, ledger
+from layers.rabbitmq import consumer as rabbitmq_consumer
 from tests.factories import layer_factory
 from tests.layers import rabbitmq_helpers as helpers
 from tests.servers import free_port
@@ -567,9 +568,14 @@ def test_concurrent_async_sends_to_deleted_queues_declare_them_again(make: Facto
         assert [layer.receive([name], block=True)[1] for _ in range(2)] == [{"n": 1}] * 2
 
 
+@pytest.mark.parametrize("pump_interval", [None, 0.0], ids=["pump-default", "pump-contending"])
 def test_an_async_receive_waiting_on_the_loop_wakes_for_a_send_of_another_process(
-    make: Factory,
+    make: Factory, monkeypatch: pytest.MonkeyPatch, pump_interval: float | None
 ) -> None:
+    """The wait stays on the loop, even while the receiver's pump thread takes the
+    connection as often as it can (it did go to a worker thread whenever the two met)."""
+    if pump_interval is not None:
+        monkeypatch.setattr(rabbitmq_consumer, "PUMP_INTERVAL", pump_interval)
     layer, other = make(blocking_timeout=1.5), make()
 
     async def scenario() -> tuple[Any, float]:
