@@ -69,7 +69,8 @@ Options (constructor keywords or URL query parameters)
     ``connect_timeout`` (3)
         Seconds to wait for a connection (libpq counts whole seconds, at least 2).
     ``prepared_statements`` (true)
-        Let psycopg prepare the hot statements on pooled connections. Set false behind a
+        Prepare statements on pooled connections (after 5 uses from threads, at the first
+        from coroutines). Set false behind a
         PgBouncer in transaction mode older than 1.21 (or without ``max_prepared_statements``).
     ``listen_url`` (the main URL)
         Where the LISTEN connection goes. Behind PgBouncer in transaction mode, point it
@@ -106,7 +107,8 @@ Durability: UNLOGGED tables and ``synchronous_commit = off``
 Connection budget (per process, per layer object)
     One LISTEN connection (opened by the first blocking receive, on its own thread), plus at
     most ``pool_size`` pooled connections opened on demand, plus at most ``pool_size`` per
-    event loop that calls the coroutines (``receive_async``, ``send_async``...). Pooled
+    event loop that calls the coroutines (``receive_async``, ``send_async``...; their
+    statements go straight through libpq, see :mod:`.wire`). Pooled
     connections are autocommit and keep no session state (no SET, no LISTEN, no temporary
     tables; prepared statements only if ``prepared_statements``), so they may go through
     PgBouncer in transaction mode; only the LISTEN connection needs a real session

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar, cast
 
 import psycopg
+from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from channels_core.exceptions import (
@@ -46,6 +47,7 @@ from channels_core.session_store import SessionStore
 from channels_core.statistics import Statistics
 from channels_core.urls import redact, scrub
 
+from . import wire
 from .connections import AsyncConnectionPools, ConnectionPool, Watchdog
 from .listener import AsyncWaiter, Listener, Waiter
 from .schema import check_prefix, check_schema_name, ensure_schema
@@ -350,7 +352,7 @@ class PostgresChannelLayer(BaseChannelLayer):
         network cut it, or the pools' watchdog shut it down after ``command_timeout``) is
         reported as :class:`ConnectionLost` (outcome unknown), any other as itself. The pool
         throws a broken connection away on release."""
-        if conn.broken or conn.closed:
+        if conn.broken or conn.closed or conn.pgconn.status != pq.ConnStatus.OK:
             return self._lost(error)
         return error
 
@@ -376,14 +378,14 @@ class PostgresChannelLayer(BaseChannelLayer):
         async with self._async_connection() as conn:
             return await self._run_on_async(conn, script)
 
-    @staticmethod
-    async def _run_on_async(conn: psycopg.AsyncConnection[Any], script: _Script[T]) -> T:
+    async def _run_on_async(self, conn: psycopg.AsyncConnection[Any], script: _Script[T]) -> T:
         row: Row | None = None
+        prepare = self.prepared_statements
         try:
             while True:
                 query, params = script.send(row)
-                cursor = await conn.execute(query, params, binary=True)
-                row = await cursor.fetchone() if cursor.description is not None else None
+                rows = await wire.fetch(conn, query, params, prepare=prepare)
+                row = rows[0] if rows else None
         except StopIteration as done:
             result: T = done.value
             return result
@@ -655,10 +657,12 @@ class PostgresChannelLayer(BaseChannelLayer):
         with self._nothing_if_closed_meanwhile():
             async with self._async_connection() as conn:
                 await self._run_on_async(conn, self._before_take_script())
-                cursor = await conn.execute(
-                    self._q.take, self._take_args(queues, listener), binary=True
+                rows = await wire.fetch(
+                    conn,
+                    self._q.take,
+                    self._take_args(queues, listener),
+                    prepare=self.prepared_statements,
                 )
-                rows = await cursor.fetchall()
             return self._accept(rows, channels)
         return None
 
