@@ -9,7 +9,7 @@ event loop they run here instead, on the connection's public libpq handle
 
 * A statement is psycopg's text with ``%s`` / ``%(name)s`` placeholders (``%%`` is a ``%``),
   rewritten once to ``$n`` placeholders. It is prepared on each connection the first time it
-  runs there (server-side prepared statements, named ``channels_core_<n>``), unless
+  runs there (server-side prepared statements, named ``channels_core_<hash of its text>``), unless
   ``prepare`` is false (PgBouncer in transaction mode): then it is parsed on every call.
 * Parameters go in text format with no declared type, so the server types them from the
   statement (its casts and function signatures), as psycopg's text mode does; ``bytes`` go
@@ -28,6 +28,7 @@ event loop they run here instead, on the connection's public libpq handle
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import struct
 import weakref
@@ -50,7 +51,6 @@ class Statement:
     """One statement of the layer, rewritten for libpq (see the module docstring)."""
 
     __slots__ = ("name", "names", "sql")
-    _count = 0
 
     def __init__(self, query: str) -> None:
         names: list[str] = []
@@ -71,8 +71,10 @@ class Statement:
         if names and positional:
             raise ValueError(f"statement mixes %s and %(name)s placeholders: {query!r}")
         self.names = tuple(names)  # for a dict of parameters: their order
-        Statement._count += 1
-        self.name = f"channels_core_{Statement._count}".encode()
+        # Named by its text: the same on every thread and event loop, never shared by two texts.
+        self.name = (
+            b"channels_core_" + hashlib.blake2b(self.sql, digest_size=12).hexdigest().encode()
+        )
 
     def values(self, params: Params) -> Sequence[Any]:
         if isinstance(params, dict):
@@ -159,8 +161,8 @@ _LOADERS: dict[int, Callable[[bytes], Any]] = {
 }
 
 
-#: One-dimensional arrays of the types above, by array type OID: element type OID.
-_ARRAYS = {1000: 16, 1001: 17, 1005: 21, 1007: 23, 1009: 25, 1015: 1043, 1016: 20, 1022: 701}
+#: Type OIDs of one-dimensional arrays of the types above (the data names its element type).
+_ARRAYS = (1000, 1001, 1005, 1007, 1009, 1015, 1016, 1022)
 
 
 def _array(data: bytes) -> list[Any]:
@@ -171,7 +173,9 @@ def _array(data: bytes) -> list[Any]:
     if ndim != 1:
         raise TypeError(f"a {ndim}-dimensional array is not decoded here")
     (count,) = struct.unpack_from("!i", data, 12)
-    load = _LOADERS[element]
+    load = _LOADERS.get(element)
+    if load is None:
+        raise TypeError(f"an array of type OID {element} is not decoded here")
     offset = 20
     items: list[Any] = []
     for _ in range(count):

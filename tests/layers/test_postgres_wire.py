@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -42,6 +43,9 @@ def test_placeholders_are_rewritten_once() -> None:
     named = wire.statement("SELECT %(p)s, %(q)s, %(p)s")
     assert named.sql == b"SELECT $1, $2, $1" and named.values({"q": 2, "p": 1}) == [1, 2]
     assert wire.statement("SELECT %s") is wire.statement("SELECT %s")
+    # Names follow the text (the same in every thread), distinct for distinct texts.
+    assert wire.Statement("SELECT %s").name == wire.statement("SELECT %s").name
+    assert wire.statement("SELECT %s").name != wire.statement("SELECT %s::int").name
     with pytest.raises(ValueError, match="mixes"):
         wire.statement("SELECT %s, %(p)s")
 
@@ -101,9 +105,17 @@ def test_an_undecoded_column_type_is_named(postgres_url: str) -> None:
     async def scenario(conn: psycopg.AsyncConnection[Any]) -> None:
         with pytest.raises(TypeError, match=r"'stamp' has type OID 1184"):
             await wire.fetch(conn, "SELECT now() AS stamp", ())
+        with pytest.raises(TypeError, match=r"'stamps' has type OID 1185"):
+            await wire.fetch(conn, "SELECT ARRAY[now()]::timestamptz[] AS stamps", ())
         assert await wire.fetch(conn, "SELECT 1::int", ()) == [(1,)]  # still usable
 
     run(postgres_url, scenario)
+
+
+def test_an_array_naming_an_undecoded_element_type_is_refused_by_name() -> None:
+    garbage = struct.pack("!iiIii", 1, 0, 1184, 1, 1) + struct.pack("!i", 8) + bytes(8)
+    with pytest.raises(TypeError, match="array of type OID 1184"):
+        wire._array(garbage)
 
 
 def test_server_errors_are_psycopgs_classes_and_the_connection_stays_usable(
