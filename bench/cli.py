@@ -80,7 +80,8 @@ def parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="the 'HTTP through an interface server' rows: daphne 1.4.2 and uvicorn + the "
-        "bridge in front of a worker on each network backend (default: on, off with --quick)",
+        "bridge in front of a worker on each network backend, or on those --layers names "
+        "(default: on, off with --quick)",
     )
     p.add_argument(
         "--output",
@@ -135,7 +136,7 @@ def _run(args: argparse.Namespace, token: str, kafka_url: str | None) -> int:
     report.compute_ratios(records)
     run_http = args.http if args.http is not None else not args.quick
     http_requests = 200 if args.quick else 2000
-    http_rows = http.run(http_requests) if run_http else []
+    http_rows = http.run(http_requests, args.layers) if run_http else []
     result = {
         "date": report.now_utc(),
         "elapsed_s": time.monotonic() - started,

@@ -127,17 +127,30 @@ def measure(server: str, layer_url: str, requests: int) -> dict[str, Any]:
     }
 
 
-def run(requests: int, backends: list[str] | None = None) -> list[dict[str, Any]]:
-    """One row per (server, network backend with a local URL)."""
+def run(requests: int, layers: list[str] | None = None) -> list[dict[str, Any]]:
+    """One row per (server, network backend): every backend with a local URL, or, when
+    ``layers`` (the benchmark's ``--layers`` specs) is given, the network backends it names."""
     rows = []
-    for backend in registry():
-        if backend.url is None or (backends is not None and backend.name not in backends):
-            continue
+    for name, url in backend_urls(layers):
         for server in SERVERS:
-            row = {"server": server, "backend": backend.name}
-            row.update(measure(server, backend.url, requests))
+            row = {"server": server, "backend": name}
+            row.update(measure(server, url, requests))
             rows.append(row)
     return rows
+
+
+def backend_urls(layers: list[str] | None) -> list[tuple[str, str]]:
+    """(backend name, URL) of each HTTP row. A short name gives the backend's local URL and a
+    URL is used as given; an in-process backend or a dotted path has no HTTP row."""
+    backends = registry()
+    if layers is None:
+        return [(backend.name, backend.url) for backend in backends if backend.url is not None]
+    pairs = []
+    for spec in layers:
+        backend = backends.for_spec(spec)
+        if backend is not None and backend.url is not None:
+            pairs.append((backend.name, spec if "://" in spec else backend.url))
+    return pairs
 
 
 def markdown(rows: list[dict[str, Any]], requests: int) -> str:

@@ -20,3 +20,13 @@ def test_http_rows_measure_a_real_round_trip(server: str, redis_url: str) -> Non
 def test_a_missing_server_is_reported_not_hidden(redis_url: str) -> None:
     row = http.measure("uvicorn + bridge", "redis://127.0.0.1:1/0", requests=5)
     assert row["status"].startswith("could not run")
+
+
+def test_http_rows_follow_the_layers_asked_for() -> None:
+    """``--layers`` picks the HTTP rows too: only its network backends, a URL as given (so a
+    run that did not ask for Kafka never needs a Kafka broker)."""
+    everyone = dict(http.backend_urls(None))
+    assert "inmemory" not in everyone and {"redis", "postgres"} <= set(everyone)
+    assert http.backend_urls(["inmemory", "redis"]) == [("redis", everyone["redis"])]
+    url = "redis://127.0.0.1:6379/5"
+    assert http.backend_urls([url, "some.module.Layer"]) == [("redis", url)]
