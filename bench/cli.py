@@ -136,7 +136,9 @@ def _run(args: argparse.Namespace, token: str, kafka_url: str | None) -> int:
     report.compute_ratios(records)
     run_http = args.http if args.http is not None else not args.quick
     http_requests = 200 if args.quick else 2000
-    http_rows = http.run(http_requests, args.layers) if run_http else []
+    http_rows = (
+        http.run(http_requests, targets.network_urls(args.layers, kafka_url)) if run_http else []
+    )
     result = {
         "date": report.now_utc(),
         "elapsed_s": time.monotonic() - started,

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from channels_core import route
-from channels_core.registry import registry
 
 from . import processes
 
@@ -127,30 +126,16 @@ def measure(server: str, layer_url: str, requests: int) -> dict[str, Any]:
     }
 
 
-def run(requests: int, layers: list[str] | None = None) -> list[dict[str, Any]]:
-    """One row per (server, network backend): every backend with a local URL, or, when
-    ``layers`` (the benchmark's ``--layers`` specs) is given, the network backends it names."""
+def run(requests: int, backends: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """One row per (server, backend) for each ``(backend name, server URL)`` of ``backends``
+    (:func:`bench.targets.network_urls`)."""
     rows = []
-    for name, url in backend_urls(layers):
+    for name, url in backends:
         for server in SERVERS:
             row = {"server": server, "backend": name}
             row.update(measure(server, url, requests))
             rows.append(row)
     return rows
-
-
-def backend_urls(layers: list[str] | None) -> list[tuple[str, str]]:
-    """(backend name, URL) of each HTTP row. A short name gives the backend's local URL and a
-    URL is used as given; an in-process backend or a dotted path has no HTTP row."""
-    backends = registry()
-    if layers is None:
-        return [(backend.name, backend.url) for backend in backends if backend.url is not None]
-    pairs = []
-    for spec in layers:
-        backend = backends.for_spec(spec)
-        if backend is not None and backend.url is not None:
-            pairs.append((backend.name, spec if "://" in spec else backend.url))
-    return pairs
 
 
 def markdown(rows: list[dict[str, Any]], requests: int) -> str:

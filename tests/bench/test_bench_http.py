@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import http
+from bench import http, targets
 
 
 @pytest.mark.parametrize("server", sorted(http.SERVERS))
@@ -23,10 +23,16 @@ def test_a_missing_server_is_reported_not_hidden(redis_url: str) -> None:
 
 
 def test_http_rows_follow_the_layers_asked_for() -> None:
-    """``--layers`` picks the HTTP rows too: only its network backends, a URL as given (so a
-    run that did not ask for Kafka never needs a Kafka broker)."""
-    everyone = dict(http.backend_urls(None))
-    assert "inmemory" not in everyone and {"redis", "postgres"} <= set(everyone)
-    assert http.backend_urls(["inmemory", "redis"]) == [("redis", everyone["redis"])]
+    """``--layers`` picks the HTTP rows too, resolved as our rows are: only its network
+    backends, a URL as given, ``kafka`` on the private broker when one was started (so a run
+    that did not ask for Kafka never needs a Kafka broker)."""
+    everyone = dict(targets.network_urls(None))
+    assert "inmemory" not in everyone and {"redis", "postgres", "kafka"} <= set(everyone)
+    assert targets.network_urls(["inmemory", "memory://", "redis"]) == [
+        ("redis", everyone["redis"])
+    ]
     url = "redis://127.0.0.1:6379/5"
-    assert http.backend_urls([url, "some.module.Layer"]) == [("redis", url)]
+    assert targets.network_urls([url, "some.module.Layer"]) == [("redis", url)]
+    tansu = "kafka://127.0.0.1:19092"
+    assert targets.network_urls(["kafka"], tansu) == [("kafka", tansu)]
+    assert dict(targets.network_urls(None, tansu))["kafka"] == tansu
